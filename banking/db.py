@@ -1,0 +1,53 @@
+"""Engine creation: SQLite with real write locks, or PostgreSQL."""
+
+from pathlib import Path
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel, create_engine
+
+# Importing the models registers their tables on SQLModel.metadata.
+from banking import models  # noqa: F401
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_LOCK_OPTION = "bankbot_write_lock"
+
+
+def make_engine(database_url: str) -> Engine:
+    """Create the engine and its tables.
+
+    On SQLite the driver's own transaction handling is switched off so that a write
+    transaction can start with BEGIN IMMEDIATE (taking the write lock before reading);
+    see `writing()`.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    else:
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        _use_sqlite_locking(engine)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def writing(engine: Engine) -> Engine:
+    """The same engine, but its transactions take the database write lock at BEGIN on SQLite."""
+    return engine.execution_options(**{WRITE_LOCK_OPTION: True})
+
+
+def _use_sqlite_locking(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        immediate = connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,76 @@
+"""Create the demo users from data/demo_users.yaml on first start, never twice."""
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select, text
+
+from banking.db import writing
+from banking.models import Account, Contact, LedgerEntry, User
+from banking.money import rupees_to_paise
+from banking.passwords import hash_password
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def seed_demo_data(engine: Engine, path: Path) -> bool:
+    """Insert the demo users unless any user exists. Returns whether it inserted.
+
+    Runs as one write transaction, so two processes starting at once cannot both
+    insert; the loser's unique-key conflict means the data is already there.
+    """
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        with Session(writing(engine)) as session, session.begin():
+            if session.exec(select(User).limit(1)).first() is not None:
+                return False
+            _insert(session, spec)
+    except IntegrityError:
+        return False
+    _advance_postgres_sequences(engine)
+    return True
+
+
+def _insert(session: Session, spec: dict) -> None:
+    # One hash for the one published demo password: bcrypt costs ~0.25 s per hash.
+    password_hash = hash_password(spec["password"])
+    zone = ZoneInfo(spec["timezone"])
+    for user in spec["users"]:
+        session.add(
+            User(id=user["id"], name=user["name"], email=user["email"], password_hash=password_hash)
+        )
+    session.flush()
+    for user in spec["users"]:
+        account = Account(user_id=user["id"], balance=rupees_to_paise(user["balance"]))
+        session.add(account)
+        session.flush()
+        for alias, contact_id in user.get("contacts", {}).items():
+            session.add(Contact(owner_id=user["id"], alias=alias, contact_user_id=contact_id))
+        for entry in reversed(user.get("history", [])):  # oldest first, so ids follow time
+            session.add(
+                LedgerEntry(
+                    account_id=account.id,
+                    type=entry["type"],
+                    amount=rupees_to_paise(entry["amount"]),
+                    counterparty=entry["counterparty"],
+                    description=entry["description"],
+                    created_at=datetime.strptime(entry["timestamp"], TIMESTAMP_FORMAT).replace(
+                        tzinfo=zone
+                    ),
+                    balance_after=rupees_to_paise(entry["balance_after"]),
+                )
+            )
+
+
+def _advance_postgres_sequences(engine: Engine) -> None:
+    """Explicit ids leave PostgreSQL's id sequence behind; move it past them."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            text("SELECT setval(pg_get_serial_sequence('\"user\"', 'id'), MAX(id)) FROM \"user\"")
+        )

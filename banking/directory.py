@@ -1,0 +1,51 @@
+"""Who the users are: names, contacts and password checks."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from banking.models import Contact, User
+from banking.passwords import verify_password
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0]
+
+
+@dataclass(frozen=True)
+class ContactEntry:
+    alias: str
+    user_id: int
+
+    @property
+    def label(self) -> str:
+        """How the alias is shown and spoken: 'ravi' → 'Ravi'."""
+        return self.alias.title()
+
+
+class Directory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def person(self, user_id: int) -> Person | None:
+        with Session(self.engine) as session:
+            user = session.get(User, user_id)
+            return None if user is None else Person(user_id, user.name)
+
+    def contacts(self, user_id: int) -> list[ContactEntry]:
+        """The user's contacts in the order they were added."""
+        with Session(self.engine) as session:
+            query = select(Contact).where(Contact.owner_id == user_id).order_by(col(Contact.id))
+            return [ContactEntry(c.alias, c.contact_user_id) for c in session.exec(query)]
+
+    def check_password(self, user_id: int, password: str) -> bool:
+        with Session(self.engine) as session:
+            user = session.get(User, user_id)
+            return user is not None and verify_password(password, user.password_hash)

@@ -1,0 +1,127 @@
+"""The ledger: balances, statements and transfers, each transfer one database transaction."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from banking.db import writing
+from banking.models import Account, LedgerEntry
+from banking.money import InvalidAmount, format_rupees
+
+
+class AccountNotFound(LookupError):
+    """No account belongs to the given user."""
+
+
+class InsufficientFunds(Exception):
+    """The sender's balance, re-read under lock, is below the amount."""
+
+    def __init__(self, balance: int, amount: int) -> None:
+        super().__init__(f"balance {balance} paise is below {amount} paise")
+        self.balance = balance
+        self.amount = amount
+
+
+@dataclass(frozen=True)
+class TransferReceipt:
+    transfer_id: str
+    amount: int
+    sender_balance: int
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def balance(self, user_id: int) -> int:
+        """The user's balance in paise."""
+        with Session(self.engine) as session:
+            return self._account(session, user_id).balance
+
+    def history(self, user_id: int, count: int) -> list[LedgerEntry]:
+        """The user's `count` most recent entries, newest first."""
+        with Session(self.engine) as session:
+            account = self._account(session, user_id)
+            query = (
+                select(LedgerEntry)
+                .where(LedgerEntry.account_id == account.id)
+                .order_by(col(LedgerEntry.created_at).desc(), col(LedgerEntry.id).desc())
+                .limit(count)
+            )
+            return list(session.exec(query).all())
+
+    def transfer(
+        self,
+        sender_id: int,
+        receiver_id: int,
+        amount: int,
+        *,
+        receiver_label: str,
+        sender_label: str,
+    ) -> TransferReceipt:
+        """Move `amount` paise, or change nothing.
+
+        Both accounts are locked in id order (FOR UPDATE on PostgreSQL; on SQLite the
+        transaction holds the write lock from BEGIN IMMEDIATE), the balance is checked
+        under that lock, and both entries are written in the same transaction.
+        """
+        if amount <= 0:
+            raise InvalidAmount("amount must be positive")
+        if sender_id == receiver_id:
+            raise InvalidAmount("sender and receiver are the same")
+        transfer_id = str(uuid.uuid4())
+        now = datetime.now(UTC).replace(microsecond=0)
+        with Session(writing(self.engine), expire_on_commit=False) as session, session.begin():
+            query = (
+                select(Account)
+                .where(col(Account.user_id).in_((sender_id, receiver_id)))
+                .order_by(col(Account.id))
+                .with_for_update()
+            )
+            accounts = {account.user_id: account for account in session.exec(query)}
+            if sender_id not in accounts or receiver_id not in accounts:
+                raise AccountNotFound(f"no account for user {sender_id} or {receiver_id}")
+            sender, receiver = accounts[sender_id], accounts[receiver_id]
+            if sender.balance < amount:
+                raise InsufficientFunds(sender.balance, amount)
+            sender.balance -= amount
+            receiver.balance += amount
+            shown = format_rupees(amount)
+            session.add_all(
+                [
+                    sender,
+                    receiver,
+                    LedgerEntry(
+                        account_id=sender.id,
+                        transfer_id=transfer_id,
+                        type="debit",
+                        amount=amount,
+                        counterparty=receiver_label,
+                        description=f"Sent {shown} to {receiver_label}",
+                        created_at=now,
+                        balance_after=sender.balance,
+                    ),
+                    LedgerEntry(
+                        account_id=receiver.id,
+                        transfer_id=transfer_id,
+                        type="credit",
+                        amount=amount,
+                        counterparty=sender_label,
+                        description=f"Received {shown} from {sender_label}",
+                        created_at=now,
+                        balance_after=receiver.balance,
+                    ),
+                ]
+            )
+            sender_balance = sender.balance
+        return TransferReceipt(transfer_id, amount, sender_balance)
+
+    @staticmethod
+    def _account(session: Session, user_id: int) -> Account:
+        account = session.exec(select(Account).where(Account.user_id == user_id)).first()
+        if account is None:
+            raise AccountNotFound(f"no account for user {user_id}")
+        return account

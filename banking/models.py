@@ -1,0 +1,51 @@
+"""The banking tables. Money columns hold integer paise."""
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    email: str = Field(unique=True, index=True)
+    password_hash: str
+
+
+class Account(SQLModel, table=True):
+    __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", unique=True, index=True)
+    balance: int = Field(default=0, description="paise")
+
+
+class Contact(SQLModel, table=True):
+    """A spoken alias in one user's address book that names another user."""
+
+    __table_args__ = (UniqueConstraint("owner_id", "alias"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="user.id", index=True)
+    alias: str = Field(description="lower case, as spoken")
+    contact_user_id: int = Field(foreign_key="user.id")
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One side of a money movement. Opening-statement entries have no transfer_id."""
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("type IN ('debit', 'credit')", name="entry_type"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    transfer_id: str | None = Field(default=None, index=True)
+    type: str
+    amount: int = Field(description="paise")
+    counterparty: str
+    description: str
+    created_at: datetime
+    balance_after: int = Field(description="paise")

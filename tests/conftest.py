@@ -1,0 +1,66 @@
+"""Shared fixtures: settings, a SQLite and a PostgreSQL database, and the real app."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
+from banking import make_engine
+from server import Settings, create_app, load_settings
+
+# The PostgreSQL server the suite creates its own database in (CI starts it).
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def settings_for(database_url: str, **environ: str) -> Settings:
+    """The project's config.yaml with this database and BANKBOT_* overrides only."""
+    return load_settings(environ={"DATABASE_URL": database_url, **environ})
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'bank.db'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of its own on the PostgreSQL server, dropped at the end."""
+    admin = make_url(POSTGRES_ADMIN_URL)
+    name = f"bankbot_test_{uuid.uuid4().hex[:12]}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """The PostgreSQL test database, emptied for this test."""
+    engine = make_engine(postgres_database)
+    SQLModel.metadata.drop_all(engine)
+    engine.dispose()
+    return postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def client(sqlite_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(sqlite_url))) as test_client:
+        yield test_client
