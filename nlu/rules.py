@@ -1,0 +1,170 @@
+"""The deterministic first NLU stage: patterns for the ways people ask, said or typed.
+
+It answers in microseconds and knows when it is unsure: a sentence it cannot read
+with confidence gets intent "unknown" or a low confidence, never a guess.
+"""
+
+import re
+from decimal import Decimal
+
+from nlu.numbers import normalise_numbers
+from nlu.result import NLUResult
+
+SOURCE = "rules"
+
+# Confidence for each reading. Values follow the contract's examples.
+BALANCE_CONFIDENCE = 0.95
+SEND_CONFIDENCE = 0.92
+SEND_UNCLEAR_AMOUNT_CONFIDENCE = 0.5
+HISTORY_CONFIDENCE = 0.9
+HISTORY_COUNT_CONFIDENCE = 0.92
+UNSURE_CONFIDENCE = 0.45
+NOTHING_CONFIDENCE = 0.2
+
+FILLERS = re.compile(
+    r"\b(?:um+|uh+|erm+|hmm+|ah|please|pls|plz|kindly|could you|can you|would you|will you"
+    r"|hey|hi|hello|ok|okay|just|for me|right now|now)\b"
+)
+NEGATION = re.compile(r"\b(?:don't|dont|do not|never|not|cancel|stop)\b")
+NUMBER = r"-?\d+(?:\.\d+)?"
+
+SEND_VERB = re.compile(
+    r"^(?:(?:so|yes|yeah|and|then|also|i want to|i wanna|i would like to|i'd like to|i need to"
+    r"|let me|go ahead and|help me)\s+)*(?P<verb>send|transfer|pay|give|wire|remit)\b"
+)
+BALANCE = re.compile(
+    r"\bbalance\b|\bhow much (?:money )?(?:do i have|have i got|is (?:there )?in my account"
+    r"|is left|is in my account|money is there)|\bmoney do i have\b"
+    r"|\bwhat(?:'s| is) in my (?:bank )?account\b"
+)
+HISTORY = re.compile(
+    r"\btransactions?\b|\bstatements?\b|\bhistory\b|\bpassbook\b"
+    r"|\brecent (?:payments|activity|transfers|spending)\b"
+)
+BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|cash)\b")
+
+CURRENCY_BEFORE = re.compile(rf"(?:₹|\brs\.?|\binr)\s*(?P<n>{NUMBER})")
+CURRENCY_AFTER = re.compile(
+    rf"(?<![\w.])(?P<n>{NUMBER}) ?(?:rupees?|rs\b\.?|inr\b|bucks)"
+    rf"(?: (?:and )?(?P<paise>\d+) (?:paise|paisa))?"
+)
+PAISE_ONLY = re.compile(rf"(?<![\w.])(?P<n>{NUMBER}) (?:paise|paisa)\b")
+BARE_NUMBER = re.compile(rf"(?<![\w.₹]){NUMBER}(?![\w.])")
+
+NAME = r"[a-z][a-z'-]*"
+NOT_NAMES = frozenset(
+    (
+        "my the a an some money rupees rupee rs inr bucks him her them it account amount "
+        "from for and with via using today tomorrow immediately asap quickly back please"
+    ).split()
+)
+RECEIVER_AFTER_TO = re.compile(rf"\bto (?:my )?(?P<name>{NAME}(?: {NAME})?)")
+RECEIVER_AFTER_VERB = re.compile(rf"^ ?(?:my )?(?P<name>{NAME}(?: {NAME})?) (?:rs |₹)?\d")
+
+COUNT_BEFORE = re.compile(
+    r"\b(?:last|previous|past|recent|latest|most recent|top|first)\s+(?P<n>\d+)\b"
+)
+COUNT_AFTER = re.compile(r"\b(?P<n>\d+)\s+(?:\w+\s+){0,2}?(?:transactions|payments|entries)\b")
+SINGLE_LATEST = re.compile(r"\b(?:last|latest|most recent|previous) (?:transaction|payment)\b")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, numbers as digits, fillers and stray punctuation gone, single spaces."""
+    text = normalise_numbers(text.lower().replace("’", "'"))
+    text = re.sub(r"[^\w\s.₹'-]|(?<!\d)\.|\.(?!\d)", " ", text)
+    text = FILLERS.sub(" ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def parse(text: str) -> NLUResult:
+    """Read one utterance. Never raises; an unreadable sentence is 'unknown'."""
+    words = normalise(text)
+    send = SEND_VERB.search(words)
+    wants_balance = bool(BALANCE.search(words))
+    wants_history = bool(HISTORY.search(words))
+
+    if NEGATION.search(words):
+        return _unsure(words)
+    if send and not wants_balance and not (wants_history and _amount(words) is None):
+        return _send(words, send.end())
+    if wants_balance and not wants_history and not send:
+        return NLUResult(intent="check_balance", confidence=BALANCE_CONFIDENCE, source=SOURCE)
+    if wants_history and not wants_balance:
+        count = _count(words)
+        confidence = HISTORY_CONFIDENCE if count is None else HISTORY_COUNT_CONFIDENCE
+        return NLUResult(
+            intent="transaction_history",
+            transaction_count=count,
+            confidence=confidence,
+            source=SOURCE,
+        )
+    return _unsure(words)
+
+
+def _unsure(words: str) -> NLUResult:
+    confidence = UNSURE_CONFIDENCE if BANKING_WORDS.search(words) else NOTHING_CONFIDENCE
+    return NLUResult(intent="unknown", confidence=confidence, source=SOURCE)
+
+
+def _send(words: str, verb_end: int) -> NLUResult:
+    rest = words[verb_end:]
+    amount = _amount(rest)
+    clear = amount is not None or not BARE_NUMBER.search(rest)
+    return NLUResult(
+        intent="send_money",
+        amount=amount,
+        receiver=_receiver(rest),
+        confidence=SEND_CONFIDENCE if clear else SEND_UNCLEAR_AMOUNT_CONFIDENCE,
+        source=SOURCE,
+    )
+
+
+def _amount(words: str) -> Decimal | None:
+    """The one amount in the words: marked as rupees or paise, else the only number."""
+    marked = [_rupees(m) for m in CURRENCY_BEFORE.finditer(words)]
+    marked += [_rupees(m, m["paise"]) for m in CURRENCY_AFTER.finditer(words)]
+    marked += [Decimal(m["n"]) / 100 for m in PAISE_ONLY.finditer(words) if _paise_alone(m)]
+    if len(marked) == 1:
+        return marked[0]
+    if marked:
+        return None
+    bare = BARE_NUMBER.findall(words)
+    return Decimal(bare[0]) if len(bare) == 1 else None
+
+
+def _paise_alone(match: re.Match[str]) -> bool:
+    """'50 paise' on its own, not the tail of '500 rupees and 50 paise'."""
+    return not re.search(r"(?:rupees?|rs|inr) (?:and )?$", match.string[: match.start()])
+
+
+def _rupees(match: re.Match[str], paise: str | None = None) -> Decimal:
+    value = Decimal(match["n"])
+    return value + Decimal(paise) / 100 if paise else value
+
+
+def _receiver(words: str) -> str | None:
+    for pattern in (RECEIVER_AFTER_TO, RECEIVER_AFTER_VERB):
+        match = pattern.search(words)
+        if match:
+            name = _trim_name(match["name"])
+            if name:
+                return name
+    return None
+
+
+def _trim_name(candidate: str) -> str | None:
+    """Keep the name words, stopping at the first word that is not part of a name."""
+    kept: list[str] = []
+    for word in candidate.split():
+        if word in NOT_NAMES:
+            break
+        kept.append(word)
+    return " ".join(kept) or None
+
+
+def _count(words: str) -> int | None:
+    match = COUNT_BEFORE.search(words) or COUNT_AFTER.search(words)
+    if match:
+        count = int(match["n"])
+        return count if count > 0 else None
+    return 1 if SINGLE_LATEST.search(words) else None

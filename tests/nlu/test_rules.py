@@ -1,0 +1,106 @@
+"""The deterministic NLU stage: documented trigger phrases and the ways people say them."""
+
+from decimal import Decimal
+
+import pytest
+
+from nlu.rules import parse
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Check my balance",
+        "What's my balance?",
+        "How much money do I have?",
+        "Show my account balance",
+        "um what is my balance please",
+        "could you tell me how much money do i have",
+        "BALANCE",
+    ],
+)
+def test_balance_phrases(text: str) -> None:
+    result = parse(text)
+    assert (result.intent, result.confidence, result.source) == ("check_balance", 0.95, "rules")
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "receiver"),
+    [
+        ("Send 500 to Ravi", 500, "ravi"),
+        ("Transfer 1000 to John", 1000, "john"),
+        ("Pay 200 to Jane", 200, "jane"),
+        ("Give 300 to Mike", 300, "mike"),
+        ("send two hundred and fifty rupees to ravi", 250, "ravi"),
+        ("transfer one thousand two hundred to mom", 1200, "mom"),
+        ("pay fifteen hundred to jane", 1500, "jane"),
+        ("Send 1,200 to Mike", 1200, "mike"),
+        ("send ₹500 to ravi", 500, "ravi"),
+        ("send rs 500 to ravi", 500, "ravi"),
+        ("send Rs.500 to Ravi", 500, "ravi"),
+        ("send 500 rupees to RAVI", 500, "ravi"),
+        ("send 5k to mom", 5000, "mom"),
+        ("pay jane 1200", 1200, "jane"),
+        ("um could you please send 500 to my mom", 500, "mom"),
+        ("i want to send 750 to ravi kumar", 750, "ravi kumar"),
+        ("send 500 rupees and fifty paise to ravi", Decimal("500.50"), "ravi"),
+        ("send 10.25 to jane now", Decimal("10.25"), "jane"),
+        ("send money to ravi", None, "ravi"),
+        ("send 500", 500, None),
+    ],
+)
+def test_send_money_phrases(text: str, amount, receiver) -> None:
+    result = parse(text)
+    assert result.intent == "send_money"
+    assert result.amount == (None if amount is None else Decimal(amount))
+    assert result.receiver == receiver
+    assert result.confidence == 0.92
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "confidence"),
+    [
+        ("Show my transactions", None, 0.9),
+        ("Show recent transactions", None, 0.9),
+        ("Show last 5 transactions", 5, 0.92),
+        ("List previous 10 transactions", 10, 0.92),
+        ("What are my last 3 transactions?", 3, 0.92),
+        ("show me the last three transactions", 3, 0.92),
+        ("read my previous ten transactions please", 10, 0.92),
+        ("what was my last transaction", 1, 0.92),
+        ("show my transfer history", None, 0.9),
+        ("give me my statement", None, 0.9),
+    ],
+)
+def test_history_phrases(text: str, count: int | None, confidence: float) -> None:
+    result = parse(text)
+    assert (result.intent, result.transaction_count, result.confidence) == (
+        "transaction_history",
+        count,
+        confidence,
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "don't send 500 to ravi",
+        "do not transfer money to mom",
+        "do something with my money",
+        "show my balance and my transactions",
+        "what's the weather like",
+        "",
+        "...",
+    ],
+)
+def test_unsure_sentences_are_unknown_with_low_confidence(text: str) -> None:
+    result = parse(text)
+    assert result.intent == "unknown"
+    assert result.confidence < 0.6
+
+
+def test_two_amounts_make_the_amount_unclear() -> None:
+    result = parse("send 500 to ravi 200")
+    assert result.intent == "send_money"
+    assert result.amount is None
+    assert result.confidence < 0.6
