@@ -1,0 +1,6 @@
+"""Assistant.turn(): the dialogue logic behind every channel."""
+
+from dialogue.assistant import Assistant, AssistantSettings
+from dialogue.reply import AssistantReply
+
+__all__ = ["Assistant", "AssistantReply", "AssistantSettings"]

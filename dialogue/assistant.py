@@ -1,0 +1,196 @@
+"""Assistant.turn(): one user utterance in, one reply out. Every channel calls this."""
+
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from banking import (
+    AccountNotFound,
+    ContactEntry,
+    Directory,
+    InsufficientFunds,
+    InvalidAmount,
+    Ledger,
+    Person,
+    rupees_number,
+    rupees_to_paise,
+)
+from dialogue import reply as say
+from dialogue.reply import AssistantReply
+from nlu import NLUResult, Pipeline
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
+
+
+class AssistantSettings(BaseModel):
+    """Values come from config.yaml, which documents each key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_transfer_rupees: int
+    history_default_count: int
+    history_max_count: int
+    history_items_spoken: int
+    timezone: str
+
+
+class Assistant:
+    def __init__(
+        self, nlu: Pipeline, ledger: Ledger, directory: Directory, settings: AssistantSettings
+    ) -> None:
+        self.nlu = nlu
+        self.ledger = ledger
+        self.directory = directory
+        self.settings = settings
+        self.zone = ZoneInfo(settings.timezone)
+
+    def turn(self, user_id: int, text: str, password: str | None = None) -> AssistantReply:
+        """Answer one utterance.
+
+        A transfer is two stateless steps: without a password the assistant states the
+        transfer and asks for the password; the same request with the password executes
+        it. The password is only ever compared, never stored or repeated.
+        """
+        person = self.directory.person(user_id)
+        if person is None:
+            return say.user_not_found()
+        meaning = self.nlu.parse(text)
+        if not self.nlu.is_confident(meaning):
+            return say.not_understood(meaning.confidence, meaning.source)
+        if meaning.intent == "check_balance":
+            return self._balance(person, meaning)
+        if meaning.intent == "transaction_history":
+            return self._history(person, meaning)
+        return self._send(person, meaning, password or None)
+
+    def _balance(self, person: Person, meaning: NLUResult) -> AssistantReply:
+        balance = self.ledger.balance(person.id)
+        return AssistantReply(
+            reply=say.balance(balance),
+            confidence=meaning.confidence,
+            source=meaning.source,
+            page="home",
+            data={"require_password": False, "balance": rupees_number(balance)},
+        )
+
+    def _history(self, person: Person, meaning: NLUResult) -> AssistantReply:
+        count = min(
+            meaning.transaction_count or self.settings.history_default_count,
+            self.settings.history_max_count,
+        )
+        entries = self.ledger.history(person.id, count)
+        transactions = [
+            {
+                "type": entry.type,
+                "amount": rupees_number(entry.amount),
+                "description": entry.description,
+                "timestamp": entry.created_at.astimezone(self.zone).strftime(TIMESTAMP_FORMAT),
+                "balance_after": rupees_number(entry.balance_after),
+            }
+            for entry in entries
+        ]
+        descriptions = [entry.description for entry in entries]
+        text = (
+            say.recent_transactions(descriptions, self.settings.history_items_spoken)
+            if entries
+            else say.NO_TRANSACTIONS
+        )
+        return AssistantReply(
+            reply=text,
+            confidence=meaning.confidence,
+            source=meaning.source,
+            page="statements",
+            data={
+                "require_password": False,
+                "transaction_count": len(transactions),
+                "transactions": transactions,
+            },
+        )
+
+    def _send(self, person: Person, meaning: NLUResult, password: str | None) -> AssistantReply:
+        """Checks in the documented order: recipient, amount > 0, password, balance."""
+
+        def refuse(text: str) -> AssistantReply:
+            return self._transfer_reply(meaning, text, require_password=False, success=False)
+
+        contacts = self.directory.contacts(person.id)
+        amount = None if meaning.amount is None else _paise_or_none(meaning.amount)
+        if meaning.receiver is None:
+            return refuse(say.ask_recipient(amount, contacts))
+        contact = find_contact(meaning.receiver, contacts)
+        if contact is None:
+            return refuse(say.unknown_recipient(meaning.receiver, contacts))
+        if meaning.amount is None:
+            return refuse(say.ask_amount(contact.label))
+        if amount is None:
+            return refuse(say.AMOUNT_HAS_FRACTION_OF_PAISA)
+        if amount <= 0:
+            return refuse(say.AMOUNT_NOT_POSITIVE)
+        limit = rupees_to_paise(self.settings.max_transfer_rupees)
+        if amount > limit:
+            return refuse(say.amount_too_large(limit))
+        if password is None:
+            return self._transfer_reply(
+                meaning,
+                say.confirm_transfer(amount, contact.label),
+                require_password=True,
+                success=False,
+            )
+        if not self.directory.check_password(person.id, password):
+            return refuse(say.WRONG_PASSWORD)
+        try:
+            receipt = self.ledger.transfer(
+                person.id,
+                contact.user_id,
+                amount,
+                receiver_label=contact.label,
+                sender_label=person.first_name,
+            )
+        except InsufficientFunds as short:
+            return refuse(say.insufficient_balance(short.balance, short.amount))
+        except AccountNotFound:
+            return refuse(say.RECIPIENT_UNAVAILABLE)
+        return self._transfer_reply(
+            meaning,
+            say.transferred(amount, contact.label, receipt.sender_balance),
+            require_password=False,
+            success=True,
+            new_balance=receipt.sender_balance,
+        )
+
+    @staticmethod
+    def _transfer_reply(
+        meaning: NLUResult,
+        text: str,
+        *,
+        require_password: bool,
+        success: bool,
+        new_balance: int | None = None,
+    ) -> AssistantReply:
+        data: dict[str, object] = {"require_password": require_password, "success": success}
+        if new_balance is not None:
+            data["balance"] = rupees_number(new_balance)
+        return AssistantReply(
+            reply=text,
+            confidence=meaning.confidence,
+            source=meaning.source,
+            page="transfer" if success else None,
+            data=data,
+        )
+
+
+def find_contact(spoken: str, contacts: list[ContactEntry]) -> ContactEntry | None:
+    """The contact whose alias is the spoken name, or its first word ('ravi kumar')."""
+    by_alias = {contact.alias: contact for contact in contacts}
+    name = spoken.strip().lower()
+    if not name:
+        return None
+    return by_alias.get(name) or by_alias.get(name.split()[0])
+
+
+def _paise_or_none(amount: Decimal) -> int | None:
+    try:
+        return rupees_to_paise(amount)
+    except InvalidAmount:
+        return None

@@ -1,0 +1,150 @@
+"""Composition root: settings, `create_app()`, and `python server.py` to serve.
+
+Settings come from config.yaml (or `--config FILE` / BANKBOT_CONFIG), then single keys
+from BANKBOT_<KEY> environment variables (BANKBOT_SECTION__KEY for nested keys), then
+DATABASE_URL.
+"""
+
+import argparse
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+import yaml
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.engine import make_url
+
+import dialogue.routes
+import nlu.routes
+from banking import Directory, Ledger, make_engine, seed_demo_data
+from dialogue import Assistant, AssistantSettings
+from nlu import NLUSettings, Pipeline
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_CONFIG = ROOT / "config.yaml"
+DEMO_DATA = ROOT / "data" / "demo_users.yaml"
+ENV_PREFIX = "BANKBOT_"
+API_PREFIX = "/api/v1"
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str
+    port: int
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_name: str
+    database_url: str
+    demo_data: bool
+    log_level: str
+    server: ServerSettings
+    nlu: NLUSettings
+    assistant: AssistantSettings
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which file and key."""
+
+
+def load_settings(
+    config_file: Path | None = None, environ: Mapping[str, str] = os.environ
+) -> Settings:
+    path = config_file or Path(environ.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_CONFIG)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from error
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX) and name != f"{ENV_PREFIX}CONFIG":
+            keys = name.removeprefix(ENV_PREFIX).lower().split("__")
+            _set_nested(values, keys, yaml.safe_load(raw) if raw else raw)
+    if environ.get("DATABASE_URL"):
+        values["database_url"] = environ["DATABASE_URL"]
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(f"invalid settings from {path} and environment:\n{error}") from error
+    settings.database_url = _anchor_sqlite_path(settings.database_url)
+    return settings
+
+
+def _set_nested(values: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        values = values.setdefault(key, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"{ENV_PREFIX}{'__'.join(keys).upper()}: {key} is not a section")
+    values[keys[-1]] = value
+
+
+def _anchor_sqlite_path(database_url: str) -> str:
+    """A relative SQLite path means relative to the project, not to the current directory."""
+    url = make_url(database_url)
+    path = url.database or ""
+    if url.get_backend_name() != "sqlite" or path in ("", ":memory:") or Path(path).is_absolute():
+        return database_url
+    return url.set(database=str(ROOT / path)).render_as_string(False)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    engine = make_engine(settings.database_url)
+    if settings.demo_data:
+        seed_demo_data(engine, DEMO_DATA)
+    ledger, directory = Ledger(engine), Directory(engine)
+    pipeline = Pipeline(settings.nlu)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="Voice Banking Assistant", version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.nlu = pipeline
+    app.state.assistant = Assistant(pipeline, ledger, directory, settings.assistant)
+
+    health = APIRouter(tags=["health"])
+
+    @health.get("/health")
+    def health_check() -> dict[str, str]:
+        return {"status": "healthy", "service": settings.service_name}
+
+    for router in (dialogue.routes.router, nlu.routes.router, health):
+        app.include_router(router)
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, _error: Exception) -> JSONResponse:
+        body = {"status": "error", "error_code": "INTERNAL_ERROR", "message": "Server error"}
+        return JSONResponse(body, status_code=500)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the voice banking assistant.")
+    parser.add_argument("--config", type=Path, help="settings file (default: config.yaml)")
+    parser.add_argument("--host", help="address to listen on (default from settings)")
+    parser.add_argument("--port", type=int, help="port to listen on (default from settings)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        sys.exit(f"bankbot: {error}")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.server.host,
+        port=args.port or settings.server.port,
+        log_level=settings.log_level,
+    )
+
+
+if __name__ == "__main__":
+    main()

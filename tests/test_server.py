@@ -1,0 +1,126 @@
+"""`python server.py` as a real process: flags, config file and environment overrides."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from server import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_server(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(
+        [sys.executable, "server.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stdout.read()}")
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"no answer from {url} in {seconds} s")
+
+
+def test_serves_with_host_port_and_database_url(tmp_path: Path) -> None:
+    port = free_port()
+    database = tmp_path / "served.db"
+    env = {"DATABASE_URL": f"sqlite:///{database}"}
+    with running_server(["--host", "127.0.0.1", "--port", str(port)], env) as process:
+        health = wait_for(f"http://127.0.0.1:{port}/health", process)
+        assert health.json() == {"status": "healthy", "service": "voice-banking-assistant"}
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/assistant",
+            json={"user_id": 1, "message": "Check my balance", "password": None},
+        )
+        assert reply.json()["reply"] == "Your current account balance is ₹10000"
+    assert database.exists()
+
+
+def test_config_file_and_single_key_overrides(tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["service_name"] = "from-config-file"
+    config["server"]["port"] = free_port()
+    config["database_url"] = f"sqlite:///{tmp_path / 'other.db'}"
+    config_file = tmp_path / "custom.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    env = {"BANKBOT_CONFIG": str(config_file), "BANKBOT_ASSISTANT__MAX_TRANSFER_RUPEES": "100"}
+    with running_server([], env) as process:
+        base = f"http://127.0.0.1:{config['server']['port']}"
+        assert wait_for(f"{base}/health", process).json()["service"] == "from-config-file"
+        reply = httpx.post(
+            f"{base}/assistant", json={"user_id": 1, "message": "send 500 to ravi"}
+        ).json()
+        assert reply["reply"] == "The most I can send in one transfer is ₹100."
+
+
+def test_flag_config_beats_environment(tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["service_name"] = "flagged"
+    flagged = tmp_path / "flagged.yaml"
+    flagged.write_text(yaml.safe_dump(config))
+    settings = load_settings(flagged, environ={"BANKBOT_CONFIG": "/nonexistent.yaml"})
+    assert settings.service_name == "flagged"
+
+
+def test_environment_values_are_typed() -> None:
+    settings = load_settings(environ={"BANKBOT_SERVER__PORT": "9123", "BANKBOT_DEMO_DATA": "false"})
+    assert (settings.server.port, settings.demo_data) == (9123, False)
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"BANKBOT_NO_SUCH_KEY": "1"}, "no_such_key"),
+        ({"BANKBOT_SERVER__PORT": "eighty"}, "port"),
+        ({"BANKBOT_CONFIG": "/nonexistent/bankbot.yaml"}, "/nonexistent/bankbot.yaml"),
+    ],
+)
+def test_bad_settings_are_named(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(environ=environ)
+
+
+def test_bad_setting_stops_the_server_with_a_clear_message() -> None:
+    result = subprocess.run(
+        [sys.executable, "server.py"],
+        cwd=ROOT,
+        env={**os.environ, "BANKBOT_SERVER__PORT": "eighty"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "bankbot: invalid settings" in result.stderr
+    assert "Traceback" not in result.stderr
