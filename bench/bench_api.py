@@ -1,0 +1,111 @@
+"""Throughput and latency of the text API, measured against the real server.
+
+Starts `server.py` on a fresh SQLite database and a free port, then reports
+requests/second and p50/p95 latency for: GET /health (the trivial baseline),
+balance checks through POST /assistant, and two-step transfers (both requests,
+the second one verifying the bcrypt password and writing the ledger).
+Prints figures; never fails on timing.
+
+    .venv/bin/python bench/bench_api.py [--workers 4] [--requests 400] [--transfers 40]
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port: int, database: Path) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "BANKBOT_LOG_LEVEL": "warning"}
+    process = subprocess.Popen(
+        [sys.executable, "server.py", "--port", str(port)], cwd=ROOT, env=env
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the server did not start within 60 s")
+
+
+def measure(name: str, call: Callable[[httpx.Client], None], count: int, workers: int) -> None:
+    latencies: list[float] = []
+
+    def one(client: httpx.Client) -> None:
+        started = time.perf_counter()
+        call(client)
+        latencies.append(time.perf_counter() - started)
+
+    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(workers) as pool:
+        began = time.perf_counter()
+        for future in [pool.submit(one, client) for _ in range(count)]:
+            future.result()
+        elapsed = time.perf_counter() - began
+    cuts = statistics.quantiles(latencies, n=100)
+    print(
+        f"{name:<34} {count:>5} calls  {count / elapsed:>8.1f} /s"
+        f"  p50 {cuts[49] * 1000:>7.1f} ms  p95 {cuts[94] * 1000:>7.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--transfers", type=int, default=40)
+    args = parser.parse_args()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as folder:
+        server = start_server(port, Path(folder) / "bench.db")
+        try:
+
+            def health(client: httpx.Client) -> None:
+                client.get(f"{base}/health").raise_for_status()
+
+            def balance(client: httpx.Client) -> None:
+                body = {"user_id": 1, "message": "what's my balance"}
+                client.post(f"{base}/assistant", json=body).raise_for_status()
+
+            def transfer(client: httpx.Client) -> None:
+                body = {"user_id": 1, "message": "send one rupee to ravi"}
+                assert client.post(f"{base}/assistant", json=body).json()["data"][
+                    "require_password"
+                ]
+                body["password"] = "password123"
+                assert client.post(f"{base}/assistant", json=body).json()["data"]["success"]
+
+            print(
+                f"{os.cpu_count()} CPUs, {args.workers} client threads, SQLite, one server process"
+            )
+            measure("GET /health (baseline)", health, args.requests, args.workers)
+            measure("POST /assistant balance", balance, args.requests, args.workers)
+            measure("two-step transfer (2 requests)", transfer, args.transfers, args.workers)
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Assistant.turn() paths beyond the contract's examples, through the real components."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
+from dialogue import Assistant
+from dialogue.assistant import find_contact
+from nlu import Pipeline
+from server import DEMO_DATA
+from tests.conftest import settings_for
+
+
+@pytest.fixture
+def assistant(sqlite_url: str) -> Iterator[Assistant]:
+    settings = settings_for(sqlite_url, BANKBOT_ASSISTANT__HISTORY_MAX_COUNT="3")
+    engine = make_engine(sqlite_url)
+    seed_demo_data(engine, DEMO_DATA)
+    yield Assistant(Pipeline(settings.nlu), Ledger(engine), Directory(engine), settings.assistant)
+    engine.dispose()
+
+
+CONTACTS = [ContactEntry("ravi", 3), ContactEntry("mom", 4)]
+
+
+@pytest.mark.parametrize(
+    ("spoken", "alias"),
+    [("ravi", "ravi"), ("RAVI", "ravi"), ("ravi kumar", "ravi"), (" mom ", "mom"), ("bob", None)],
+)
+def test_find_contact(spoken: str, alias: str | None) -> None:
+    found = find_contact(spoken, CONTACTS)
+    assert (found.alias if found else None) == alias
+
+
+def test_paise_amounts_are_said_and_moved_exactly(assistant: Assistant) -> None:
+    text = "send five hundred rupees and fifty paise to ravi"
+    asked = assistant.turn(1, text)
+    assert asked.reply == "I'll send ₹500.50 to Ravi. Please confirm with your password."
+    done = assistant.turn(1, text, "password123")
+    assert done.reply == "Successfully transferred ₹500.50 to Ravi. Your new balance is ₹9499.50."
+    assert done.data == {"require_password": False, "success": True, "balance": 9499.5}
+    assert assistant.ledger.balance(3) == 550_050
+
+
+def test_history_is_capped_and_empty_history_is_said(assistant: Assistant) -> None:
+    capped = assistant.turn(1, "show my last 40 transactions")
+    assert capped.data["transaction_count"] == 3
+    empty = assistant.turn(2, "show my transactions")
+    assert empty.reply == "You have no transactions yet."
+    assert empty.data["transactions"] == []
+
+
+def test_the_receiver_sees_the_transfer(assistant: Assistant) -> None:
+    assistant.turn(1, "pay mom 250", "password123")
+    latest = assistant.turn(4, "what was my last transaction")
+    assert latest.reply == "Your recent transactions: Received ₹250 from John."
+    assert latest.data["transactions"][0]["balance_after"] == 5250
+
+
+def test_an_empty_password_counts_as_none(assistant: Assistant) -> None:
+    reply = assistant.turn(1, "send 10 to jane", "")
+    assert reply.data == {"require_password": True, "success": False}
+    assert assistant.ledger.balance(1) == 1_000_000
+
+
+def test_two_amounts_are_not_guessed(assistant: Assistant) -> None:
+    reply = assistant.turn(1, "send 500 to ravi 200", "password123")
+    assert reply.reply.startswith("I'm not sure what you want to do.")
+    assert assistant.ledger.balance(1) == 1_000_000
