@@ -32,14 +32,24 @@ SEND_VERB = re.compile(
     r"^(?:(?:so|yes|yeah|and|then|also|i want to|i wanna|i would like to|i'd like to|i need to"
     r"|let me|go ahead and|help me)\s+)*(?P<verb>send|transfer|pay|give|wire|remit)\b"
 )
+# Verbs that mean moving money by themselves; "send" and "give" need an amount or money word.
+MONEY_VERBS = frozenset({"transfer", "pay", "wire", "remit"})
+MONEY_WORDS = re.compile(r"\b(?:money|funds|cash|rupees?|rs|bucks|payment)\b|₹")
+NOT_A_TRANSFER = re.compile(
+    r"\b(?:bills?|invoice|text|message|location|email|uber|fact|joke|recipe)\b"
+)
 BALANCE = re.compile(
-    r"\bbalance\b|\bhow much (?:money )?(?:do i have|have i got|is (?:there )?in my account"
-    r"|is left|is in my account|money is there)|\bmoney do i have\b"
+    r"\bbalance\b|\bhow much (?:money )?(?:do i have|have i got|is (?:there )?in my (?:\w+ )?account"
+    r"|is left|money is there)|\bmoney do i have\b"
     r"|\bwhat(?:'s| is) in my (?:bank )?account\b"
 )
+NOT_BALANCE = re.compile(r"\b(?:rewards?|points|bills?|loan|credit card|to pay|owe)\b")
 HISTORY = re.compile(
     r"\btransactions?\b|\bstatements?\b|\bhistory\b|\bpassbook\b"
     r"|\brecent (?:payments|activity|transfers|spending)\b"
+)
+NOT_HISTORY = re.compile(
+    r"\b(?:fees?|declined|unauthori[sz]ed|block|fraud|dispute|limit|true|false)\b"
 )
 BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|cash)\b")
 
@@ -80,8 +90,10 @@ def parse(text: str) -> NLUResult:
     """Read one utterance. Never raises; an unreadable sentence is 'unknown'."""
     words = normalise(text)
     send = SEND_VERB.search(words)
-    wants_balance = bool(BALANCE.search(words))
-    wants_history = bool(HISTORY.search(words))
+    if send and not _moves_money(words, send["verb"]):
+        send = None
+    wants_balance = bool(BALANCE.search(words)) and not NOT_BALANCE.search(words)
+    wants_history = bool(HISTORY.search(words)) and not NOT_HISTORY.search(words)
 
     if NEGATION.search(words):
         return _unsure(words)
@@ -99,6 +111,15 @@ def parse(text: str) -> NLUResult:
             source=SOURCE,
         )
     return _unsure(words)
+
+
+def _moves_money(words: str, verb: str) -> bool:
+    """'send a text to joe' and 'pay my bill' are not transfers; 'send 500 to joe' is."""
+    if NOT_A_TRANSFER.search(words):
+        return False
+    if verb in MONEY_VERBS or MONEY_WORDS.search(words) or BARE_NUMBER.search(words):
+        return True
+    return verb == "send" and bool(RECEIVER_AFTER_TO.search(words))
 
 
 def _unsure(words: str) -> NLUResult:
