@@ -24,7 +24,7 @@ import dialogue.routes
 import nlu.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant, AssistantSettings
-from nlu import NLUSettings, Pipeline
+from nlu import NLUSettings, build_pipeline
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
@@ -98,11 +98,12 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.demo_data:
         seed_demo_data(engine, DEMO_DATA)
     ledger, directory = Ledger(engine), Directory(engine)
-    pipeline = Pipeline(settings.nlu)
+    pipeline = build_pipeline(settings.nlu)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        pipeline.close()
         engine.dispose()
 
     app = FastAPI(title="Voice Banking Assistant", version="1.0.0", lifespan=lifespan)

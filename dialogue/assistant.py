@@ -56,13 +56,15 @@ class Assistant:
         if person is None:
             return say.user_not_found()
         meaning = self.nlu.parse(text)
-        if not self.nlu.is_confident(meaning):
+        if not self.nlu.is_sure(meaning):
             return say.not_understood(meaning.confidence, meaning.source)
         if meaning.intent == "check_balance":
             return self._balance(person, meaning)
         if meaning.intent == "transaction_history":
             return self._history(person, meaning)
-        return self._send(person, meaning, password or None)
+        if meaning.intent == "send_money":
+            return self._send(person, meaning, password or None)
+        return say.dialogue_act(meaning.intent, meaning.confidence, meaning.source)
 
     def _balance(self, person: Person, meaning: NLUResult) -> AssistantReply:
         balance = self.ledger.balance(person.id)

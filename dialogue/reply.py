@@ -44,6 +44,27 @@ def not_understood(confidence: float, source: str) -> AssistantReply:
     )
 
 
+CAPABILITIES = "I can check your balance, send money to your contacts, or read your transactions."
+DIALOGUE_ACT_REPLIES = {
+    "greet": f"Hello! {CAPABILITIES}",
+    "help": f"{CAPABILITIES} Try saying: what's my balance?",
+    "goodbye": "Goodbye! Have a nice day.",
+    "affirm": f"There is nothing waiting for your confirmation. {CAPABILITIES}",
+    "deny": "Okay, nothing was done.",
+    "cancel": "Okay, nothing was done.",
+}
+
+
+def dialogue_act(intent: str, confidence: float, source: str) -> AssistantReply:
+    """Greetings, help, goodbyes, and a yes/no/cancel with no transfer waiting."""
+    return AssistantReply(
+        reply=DIALOGUE_ACT_REPLIES[intent],
+        confidence=confidence,
+        source=source,
+        data={"require_password": False},
+    )
+
+
 def contact_list(contacts: list[ContactEntry]) -> str:
     return ", ".join(contact.label for contact in contacts)
 

@@ -2,5 +2,12 @@
 
 from nlu.pipeline import NLUSettings, Pipeline
 from nlu.result import NLUResult
+from nlu.stages import build_stages
 
-__all__ = ["NLUResult", "NLUSettings", "Pipeline"]
+
+def build_pipeline(settings: NLUSettings) -> Pipeline:
+    """The cascade as configured, its stages started."""
+    return Pipeline(settings, build_stages(settings.backends))
+
+
+__all__ = ["NLUResult", "NLUSettings", "Pipeline", "build_pipeline"]

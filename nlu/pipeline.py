@@ -1,53 +1,124 @@
-"""The NLU pipeline: the stages a sentence passes through, first confident answer wins.
+"""The NLU cascade: rules first, then Rasa, then the local LLM, each asked only if needed.
 
-Only the rules stage exists so far; Rasa and the local LLM join as further stages
-behind the same `parse()` (see ../shared/ARCHITECTURE.md).
+A stage is asked when no earlier stage is sure of the intent, or (for stages that
+are cheap enough, see `Stage.fills_slots`) when a transfer still lacks its amount or
+receiver. The first sure intent decides; later stages may only fill its missing slots.
 """
 
-from collections.abc import Callable, Sequence
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date
+from statistics import median
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from nlu import rules
 from nlu.result import NLUResult
 
-Stage = Callable[[str], NLUResult]
+LATENCY_WINDOW = 500
 
-STAGES: dict[str, Stage] = {"rules": rules.parse}
+
+class Stage(Protocol):
+    name: str
+    # Whether the stage is worth asking just to fill a missing slot of a sure intent.
+    fills_slots: bool
+
+    def parse(self, text: str) -> NLUResult | None:
+        """The stage's reading, or None when it is unavailable or ran out of time."""
+
+    def status(self) -> str:
+        """ "ready", "starting" or "unavailable"."""
+
+    def close(self) -> None: ...
 
 
 class NLUSettings(BaseModel):
-    """Values come from config.yaml, which documents each key."""
+    """The cascade's part of config.yaml; each stage has its own section besides."""
 
     model_config = ConfigDict(extra="forbid")
 
     backends: list[str]
-    # A stage's answer at or above this confidence is final; below it the next stage
-    # is asked, and if no stage is sure the assistant says it did not understand.
-    confidence_threshold: float
+    # A stage's reading at or above its threshold is sure; below, the next stage is asked.
+    thresholds: dict[str, float]
+
+
+@dataclass
+class StageStats:
+    """What /admin/models reports: recent latency and today's request count."""
+
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    day: date = field(default_factory=date.today)
+    requests_today: int = 0
+
+    def record(self, elapsed_ms: float) -> None:
+        if date.today() != self.day:
+            self.day, self.requests_today = date.today(), 0
+        self.requests_today += 1
+        self.latencies_ms.append(elapsed_ms)
+
+    @property
+    def median_ms(self) -> float | None:
+        return round(median(self.latencies_ms), 1) if self.latencies_ms else None
 
 
 class Pipeline:
-    def __init__(self, settings: NLUSettings) -> None:
-        unknown = [name for name in settings.backends if name not in STAGES]
-        if unknown or not settings.backends:
-            raise ValueError(f"unknown NLU backends {unknown}; available: {sorted(STAGES)}")
+    def __init__(self, settings: NLUSettings, stages: list[Stage]) -> None:
+        missing = [stage.name for stage in stages if stage.name not in settings.thresholds]
+        if not stages or missing:
+            raise ValueError(f"NLU needs at least one stage and a threshold for each: {missing}")
         self.settings = settings
-        self.stages: Sequence[Stage] = [STAGES[name] for name in settings.backends]
+        self.stages = stages
+        self.stats = {stage.name: StageStats() for stage in stages}
 
     def parse(self, text: str) -> NLUResult:
-        """The first confident stage's result, or the most confident one if none is sure."""
         best: NLUResult | None = None
         for stage in self.stages:
-            result = stage(text)
-            if result.confidence >= self.settings.confidence_threshold:
-                return result
-            if best is None or result.confidence > best.confidence:
-                best = result
-        assert best is not None  # the constructor guarantees at least one stage
+            if not self._worth_asking(stage, best):
+                continue
+            started = time.perf_counter()
+            result = stage.parse(text)
+            self.stats[stage.name].record((time.perf_counter() - started) * 1000)
+            if result is not None:
+                best = result if best is None else self._merge(best, result)
+        assert best is not None, "the rules stage always answers"
         return best
 
-    def is_confident(self, result: NLUResult) -> bool:
-        return result.intent != "unknown" and (
-            result.confidence >= self.settings.confidence_threshold
+    def is_sure(self, result: NLUResult) -> bool:
+        """Whether the assistant may act on this reading."""
+        threshold = self.settings.thresholds.get(result.source, 1.0)
+        return result.intent != "unknown" and result.confidence >= threshold
+
+    def status(self) -> dict[str, str]:
+        return {stage.name: stage.status() for stage in self.stages}
+
+    def close(self) -> None:
+        for stage in self.stages:
+            stage.close()
+
+    def _worth_asking(self, stage: Stage, best: NLUResult | None) -> bool:
+        if best is None or not self.is_sure(best):
+            return True
+        return stage.fills_slots and _missing_slots(best)
+
+    def _merge(self, earlier: NLUResult, later: NLUResult) -> NLUResult:
+        """Keep the sure (or more confident) reading; fill its gaps from the other."""
+        if self.is_sure(earlier):
+            keep, other = earlier, later
+        elif self.is_sure(later) or later.confidence > earlier.confidence:
+            keep, other = later, earlier
+        else:
+            keep, other = earlier, later
+        if keep.intent != other.intent:
+            return keep
+        return keep.model_copy(
+            update={
+                "amount": keep.amount if keep.amount is not None else other.amount,
+                "receiver": keep.receiver or other.receiver,
+                "transaction_count": keep.transaction_count or other.transaction_count,
+            }
         )
+
+
+def _missing_slots(result: NLUResult) -> bool:
+    return result.intent == "send_money" and (result.amount is None or result.receiver is None)

@@ -13,7 +13,21 @@ def _json_number(value: Decimal) -> int | float:
 
 JsonDecimal = Annotated[Decimal, PlainSerializer(_json_number, return_type=int | float)]
 
-Intent = Literal["check_balance", "send_money", "transaction_history", "unknown"]
+BANKING_INTENTS = ("check_balance", "send_money", "transaction_history")
+DIALOGUE_ACTS = ("affirm", "deny", "cancel", "greet", "goodbye", "help")
+
+Intent = Literal[
+    "check_balance",
+    "send_money",
+    "transaction_history",
+    "affirm",
+    "deny",
+    "cancel",
+    "greet",
+    "goodbye",
+    "help",
+    "unknown",
+]
 
 
 class NLUResult(BaseModel):

@@ -21,6 +21,25 @@ HISTORY_COUNT_CONFIDENCE = 0.92
 UNSURE_CONFIDENCE = 0.45
 NOTHING_CONFIDENCE = 0.2
 
+DIALOGUE_ACT_CONFIDENCE = 0.95
+# Whole utterances that are a dialogue act, compared after lower-casing and dropping
+# punctuation. Longer or mixed sentences are left to the later stages.
+DIALOGUE_ACTS = {
+    phrase: act
+    for act, phrases in {
+        "affirm": "yes|yeah|yep|yup|sure|ok|okay|correct|confirm|go ahead|yes please|do it"
+        "|that's right|thats right|proceed|yes go ahead|ok go ahead",
+        "deny": "no|nope|nah|no thanks|wrong|incorrect|that's wrong|not right",
+        "cancel": "cancel|stop|never mind|nevermind|forget it|abort|cancel that|cancel it"
+        "|cancel the transfer",
+        "greet": "hi|hello|hey|good morning|good afternoon|good evening|namaste|hi there"
+        "|hello there|hey there",
+        "goodbye": "bye|goodbye|good bye|bye bye|see you|that's all|thats all|thank you bye",
+        "help": "help|help me|what can you do|what can i say|what can i ask",
+    }.items()
+    for phrase in phrases.split("|")
+}
+
 FILLERS = re.compile(
     r"\b(?:um+|uh+|erm+|hmm+|ah|please|pls|plz|kindly|could you|can you|would you|will you"
     r"|hey|hi|hello|ok|okay|just|for me|right now|now)\b"
@@ -39,8 +58,8 @@ NOT_A_TRANSFER = re.compile(
     r"\b(?:bills?|invoice|text|message|location|email|uber|fact|joke|recipe)\b"
 )
 BALANCE = re.compile(
-    r"\bbalance\b|\bhow much (?:money )?(?:do i have|have i got|is (?:there )?in my (?:\w+ )?account"
-    r"|is left|money is there)|\bmoney do i have\b"
+    r"\bbalance\b|\bhow much (?:money )?(?:do i have|have i got|is left|money is there"
+    r"|is (?:there )?in my (?:\w+ )?account)|\bmoney do i have\b"
     r"|\bwhat(?:'s| is) in my (?:bank )?account\b"
 )
 NOT_BALANCE = re.compile(r"\b(?:rewards?|points|bills?|loan|credit card|to pay|owe)\b")
@@ -88,6 +107,9 @@ def normalise(text: str) -> str:
 
 def parse(text: str) -> NLUResult:
     """Read one utterance. Never raises; an unreadable sentence is 'unknown'."""
+    act = DIALOGUE_ACTS.get(" ".join(re.sub(r"[^\w\s']", " ", text.lower()).split()))
+    if act:
+        return NLUResult(intent=act, confidence=DIALOGUE_ACT_CONFIDENCE, source=SOURCE)
     words = normalise(text)
     send = SEND_VERB.search(words)
     if send and not _moves_money(words, send["verb"]):
@@ -111,6 +133,18 @@ def parse(text: str) -> NLUResult:
             source=SOURCE,
         )
     return _unsure(words)
+
+
+def slots(text: str) -> tuple[Decimal | None, str | None, int | None]:
+    """Amount, receiver and count as this stage reads them, whatever the intent.
+
+    Later stages decide the intent but take numbers from here, so that amounts are read
+    by one piece of code.
+    """
+    words = normalise(text)
+    send = SEND_VERB.search(words)
+    rest = words[send.end() :] if send else words
+    return _amount(rest), _receiver(rest), _count(words)
 
 
 def _moves_money(words: str, verb: str) -> bool:

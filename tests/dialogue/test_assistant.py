@@ -7,7 +7,7 @@ import pytest
 from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant
 from dialogue.assistant import find_contact
-from nlu import Pipeline
+from nlu import build_pipeline
 from server import DEMO_DATA
 from tests.conftest import settings_for
 
@@ -17,7 +17,8 @@ def assistant(sqlite_url: str) -> Iterator[Assistant]:
     settings = settings_for(sqlite_url, BANKBOT_ASSISTANT__HISTORY_MAX_COUNT="3")
     engine = make_engine(sqlite_url)
     seed_demo_data(engine, DEMO_DATA)
-    yield Assistant(Pipeline(settings.nlu), Ledger(engine), Directory(engine), settings.assistant)
+    pipeline = build_pipeline(settings.nlu)
+    yield Assistant(pipeline, Ledger(engine), Directory(engine), settings.assistant)
     engine.dispose()
 
 

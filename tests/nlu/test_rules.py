@@ -104,3 +104,20 @@ def test_two_amounts_make_the_amount_unclear() -> None:
     assert result.intent == "send_money"
     assert result.amount is None
     assert result.confidence < 0.6
+
+
+@pytest.mark.parametrize(
+    ("text", "act"),
+    [
+        ("Yes", "affirm"),
+        ("ok go ahead", "affirm"),
+        ("No.", "deny"),
+        ("never mind", "cancel"),
+        ("Hello!", "greet"),
+        ("bye bye", "goodbye"),
+        ("what can you do?", "help"),
+    ],
+)
+def test_dialogue_acts(text: str, act: str) -> None:
+    result = parse(text)
+    assert (result.intent, result.confidence) == (act, 0.95)

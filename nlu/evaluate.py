@@ -1,0 +1,197 @@
+"""Evaluate each NLU stage alone and the cascade on labelled sets.
+
+    python -m nlu.evaluate FILE... [--config config.yaml] [--backends rules,rasa,llm]
+                                   [--sample 200] [--seed 7]
+
+FILE is either our labelled YAML (a list of {text, intent, amount?, receiver?, count?})
+or a CLINC150 JSON file, whose intents map to ours: balance → check_balance,
+transfer → send_money, transactions → transaction_history, everything else → unknown.
+Predictions outside a set's labels (a greeting on CLINC, say) count as unknown, and so
+does any reading below its stage's threshold. Stages slower than 50 ms a call are run on
+a random sample of --sample items; the cascade always sees every item.
+"""
+
+import argparse
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+
+from nlu.pipeline import NLUSettings, Pipeline, Stage
+from nlu.result import NLUResult
+from nlu.stages import build_stages
+
+CLINC_INTENTS = {
+    "balance": "check_balance",
+    "transfer": "send_money",
+    "transactions": "transaction_history",
+}
+SLOW_STAGE_MS = 50.0
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    intent: str
+    amount: Decimal | None = None
+    receiver: str | None = None
+    count: int | None = None
+    labelled_slots: bool = False
+
+
+def load_examples(path: Path) -> list[Example]:
+    if path.suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = [row for split in ("val", "oos_val") for row in data.get(split, [])]
+        return [Example(text, CLINC_INTENTS.get(label, "unknown")) for text, label in rows]
+    items = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [
+        Example(
+            item["text"],
+            item["intent"],
+            None if item.get("amount") is None else Decimal(str(item["amount"])),
+            item.get("receiver"),
+            item.get("count"),
+            labelled_slots=True,
+        )
+        for item in items
+    ]
+
+
+@dataclass
+class Scores:
+    name: str
+    n: int
+    accuracy: float
+    macro_f1: float
+    unknown_precision: float
+    unknown_recall: float
+    slots: dict[str, tuple[int, int]]
+    p50_ms: float
+    p95_ms: float
+
+
+def score(
+    name: str,
+    examples: list[Example],
+    read: Callable[[str], NLUResult | None],
+    is_sure: Callable[[NLUResult], bool],
+) -> Scores:
+    labels = {example.intent for example in examples}
+    predicted, latencies = [], []
+    slots = {"amount": [0, 0], "receiver": [0, 0], "count": [0, 0]}
+    for example in examples:
+        started = time.perf_counter()
+        result = read(example.text)
+        latencies.append((time.perf_counter() - started) * 1000)
+        intent = result.intent if result is not None and is_sure(result) else "unknown"
+        predicted.append(intent if intent in labels else "unknown")
+        if example.labelled_slots and example.intent == "send_money":
+            _tally(slots["amount"], example.amount, result and result.amount)
+            _tally(slots["receiver"], example.receiver, result and result.receiver)
+        if example.labelled_slots and example.intent == "transaction_history":
+            _tally(slots["count"], example.count, result and result.transaction_count)
+    gold = [example.intent for example in examples]
+    cuts = statistics.quantiles(latencies, n=20) if len(latencies) > 1 else latencies * 19
+    return Scores(
+        name=name,
+        n=len(examples),
+        accuracy=sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(examples),
+        macro_f1=_macro_f1(gold, predicted),
+        unknown_precision=_precision(gold, predicted, "unknown"),
+        unknown_recall=_recall(gold, predicted, "unknown"),
+        slots={key: (hit, total) for key, (hit, total) in slots.items() if total},
+        p50_ms=statistics.median(latencies),
+        p95_ms=cuts[18],
+    )
+
+
+def _tally(counter: list[int], gold: object, got: object) -> None:
+    counter[1] += 1
+    counter[0] += int(gold == got)
+
+
+def _precision(gold: list[str], predicted: list[str], label: str) -> float:
+    chosen = [g for g, p in zip(gold, predicted, strict=True) if p == label]
+    return sum(g == label for g in chosen) / len(chosen) if chosen else 0.0
+
+
+def _recall(gold: list[str], predicted: list[str], label: str) -> float:
+    wanted = [p for g, p in zip(gold, predicted, strict=True) if g == label]
+    return sum(p == label for p in wanted) / len(wanted) if wanted else 0.0
+
+
+def _macro_f1(gold: list[str], predicted: list[str]) -> float:
+    f1s = []
+    for label in sorted(set(gold)):
+        precision, recall = _precision(gold, predicted, label), _recall(gold, predicted, label)
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return sum(f1s) / len(f1s)
+
+
+def report(scores: Scores) -> str:
+    slots = "  ".join(
+        f"{key} {hit}/{total} ({hit / total:.1%})" for key, (hit, total) in scores.slots.items()
+    )
+    return (
+        f"{scores.name:<10} n={scores.n:<5} accuracy {scores.accuracy:.2%}  "
+        f"macro-F1 {scores.macro_f1:.3f}  unknown P {scores.unknown_precision:.2%} "
+        f"R {scores.unknown_recall:.2%}  p50 {scores.p50_ms:.2f} ms  p95 {scores.p95_ms:.2f} ms"
+        + (f"\n{'':<10} slots: {slots}" if slots else "")
+    )
+
+
+def evaluate(path: Path, pipeline: Pipeline, sample: int, rng: random.Random) -> Iterable[str]:
+    examples = load_examples(path)
+    yield f"== {path} ({len(examples)} examples)"
+    for stage in pipeline.stages:
+        subset = examples
+        if _slow(stage, examples[:3]) and len(examples) > sample:
+            subset = rng.sample(examples, sample)
+        yield report(score(stage.name, subset, stage.parse, pipeline.is_sure))
+    before = {name: stats.requests_today for name, stats in pipeline.stats.items()}
+    yield report(score("cascade", examples, pipeline.parse, pipeline.is_sure))
+    reached = {name: stats.requests_today - before[name] for name, stats in pipeline.stats.items()}
+    yield "cascade reached: " + "  ".join(
+        f"{name} {count} ({count / len(examples):.1%})" for name, count in reached.items()
+    )
+
+
+def _slow(stage: Stage, probe: list[Example]) -> bool:
+    started = time.perf_counter()
+    for example in probe:
+        stage.parse(example.text)
+    return (time.perf_counter() - started) * 1000 / max(len(probe), 1) > SLOW_STAGE_MS
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Evaluate the NLU stages and the cascade.")
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
+    parser.add_argument("--backends", help="comma-separated stages (default: from config)")
+    parser.add_argument("--sample", type=int, default=200, help="items for slow stages")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    config = yaml.safe_load(args.config.read_text(encoding="utf-8"))["nlu"]
+    if args.backends:
+        config["backends"] = args.backends.split(",")
+    settings = NLUSettings.model_validate(config)
+    pipeline = Pipeline(settings, build_stages(settings.backends))
+    try:
+        for path in args.files:
+            for line in evaluate(path, pipeline, args.sample, random.Random(args.seed)):
+                print(line, flush=True)
+    finally:
+        pipeline.close()
+
+
+if __name__ == "__main__":
+    main()
