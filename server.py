@@ -6,6 +6,7 @@ DATABASE_URL.
 """
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -24,7 +25,11 @@ import dialogue.routes
 import nlu.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant, AssistantSettings
-from nlu import NLUSettings, build_pipeline
+from nlu import BackendSettings, NLUSettings, build_pipeline
+from nlu.llm import LLMSettings
+from nlu.model_files import ModelFileError
+from nlu.rasa import RasaSettings
+from nlu.rasa_train import RasaSetupError
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
@@ -47,6 +52,8 @@ class Settings(BaseModel):
     log_level: str
     server: ServerSettings
     nlu: NLUSettings
+    rasa: RasaSettings
+    llm: LLMSettings
     assistant: AssistantSettings
 
 
@@ -98,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.demo_data:
         seed_demo_data(engine, DEMO_DATA)
     ledger, directory = Ledger(engine), Directory(engine)
-    pipeline = build_pipeline(settings.nlu)
+    pipeline = build_pipeline(settings.nlu, BackendSettings(rasa=settings.rasa, llm=settings.llm))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -106,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
         pipeline.close()
         engine.dispose()
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its URLs carry Rasa's token
     app = FastAPI(title="Voice Banking Assistant", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.nlu = pipeline
@@ -114,12 +122,22 @@ def create_app(settings: Settings) -> FastAPI:
     health = APIRouter(tags=["health"])
 
     @health.get("/health")
-    def health_check() -> dict[str, str]:
-        return {"status": "healthy", "service": settings.service_name}
+    def health_check() -> dict[str, object]:
+        """ "degraded" names each NLU stage that is configured but not answering."""
+        stages = pipeline.status()
+        degraded = {name: state for name, state in stages.items() if state != "ready"}
+        body: dict[str, object] = {
+            "status": "degraded" if degraded else "healthy",
+            "service": settings.service_name,
+        }
+        if degraded:
+            body["degraded"] = degraded
+        return body
 
     for router in (dialogue.routes.router, nlu.routes.router, health):
         app.include_router(router)
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(nlu.routes.admin)
 
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, _error: Exception) -> JSONResponse:
@@ -137,10 +155,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
-    except ConfigError as error:
+        app = create_app(settings)
+    except (ConfigError, ModelFileError, RasaSetupError) as error:
         sys.exit(f"bankbot: {error}")
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host or settings.server.host,
         port=args.port or settings.server.port,
         log_level=settings.log_level,

@@ -2,12 +2,18 @@
 
 from nlu.pipeline import NLUSettings, Pipeline
 from nlu.result import NLUResult
-from nlu.stages import build_stages
+from nlu.stages import BackendSettings, build_stages
 
 
-def build_pipeline(settings: NLUSettings) -> Pipeline:
+def build_pipeline(settings: NLUSettings, backends: BackendSettings) -> Pipeline:
     """The cascade as configured, its stages started."""
-    return Pipeline(settings, build_stages(settings.backends))
+    return Pipeline(settings, build_stages(settings.backends, backends))
 
 
-__all__ = ["NLUResult", "NLUSettings", "Pipeline", "build_pipeline"]
+__all__ = [
+    "BackendSettings",
+    "NLUResult",
+    "NLUSettings",
+    "Pipeline",
+    "build_pipeline",
+]

@@ -20,9 +20,17 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+RULES_ONLY = {"BANKBOT_NLU__BACKENDS": "[rules]"}
+
+
 def settings_for(database_url: str, **environ: str) -> Settings:
-    """The project's config.yaml with this database and BANKBOT_* overrides only."""
-    return load_settings(environ={"DATABASE_URL": database_url, **environ})
+    """config.yaml with this database and these BANKBOT_* overrides only.
+
+    Unless told otherwise the NLU is the rules stage alone: the contract's examples are all
+    read by it, and each app would otherwise start its own Rasa and LLM
+    (tests/nlu/test_cascade.py runs the whole cascade).
+    """
+    return load_settings(environ={"DATABASE_URL": database_url, **RULES_ONLY, **environ})
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from server import ConfigError, load_settings
+from tests.conftest import RULES_ONLY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,14 +55,21 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> httpx.
 
 
 def test_serves_with_host_port_and_database_url(tmp_path: Path) -> None:
+    """The default configuration: the whole cascade, Rasa as a child process."""
     port = free_port()
     database = tmp_path / "served.db"
-    env = {"DATABASE_URL": f"sqlite:///{database}"}
+    env = {"DATABASE_URL": f"sqlite:///{database}", "BANKBOT_RASA__PORT": str(free_port())}
+    base = f"http://127.0.0.1:{port}"
     with running_server(["--host", "127.0.0.1", "--port", str(port)], env) as process:
-        health = wait_for(f"http://127.0.0.1:{port}/health", process)
-        assert health.json() == {"status": "healthy", "service": "voice-banking-assistant"}
+        health = wait_for(f"{base}/health", process)
+        assert health.json()["status"] in ("degraded", "healthy")  # serving while models load
+        deadline = time.monotonic() + 120
+        while (health := httpx.get(f"{base}/health").json())["status"] != "healthy":
+            assert time.monotonic() < deadline, health
+            time.sleep(0.5)
+        assert health == {"status": "healthy", "service": "voice-banking-assistant"}
         reply = httpx.post(
-            f"http://127.0.0.1:{port}/assistant",
+            f"{base}/assistant",
             json={"user_id": 1, "message": "Check my balance", "password": None},
         )
         assert reply.json()["reply"] == "Your current account balance is ₹10000"
@@ -75,7 +83,11 @@ def test_config_file_and_single_key_overrides(tmp_path: Path) -> None:
     config["database_url"] = f"sqlite:///{tmp_path / 'other.db'}"
     config_file = tmp_path / "custom.yaml"
     config_file.write_text(yaml.safe_dump(config))
-    env = {"BANKBOT_CONFIG": str(config_file), "BANKBOT_ASSISTANT__MAX_TRANSFER_RUPEES": "100"}
+    env = {
+        "BANKBOT_CONFIG": str(config_file),
+        "BANKBOT_ASSISTANT__MAX_TRANSFER_RUPEES": "100",
+        **RULES_ONLY,
+    }
     with running_server([], env) as process:
         base = f"http://127.0.0.1:{config['server']['port']}"
         assert wait_for(f"{base}/health", process).json()["service"] == "from-config-file"
@@ -123,4 +135,19 @@ def test_bad_setting_stops_the_server_with_a_clear_message() -> None:
     )
     assert result.returncode != 0
     assert "bankbot: invalid settings" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_model_stops_the_server_naming_it() -> None:
+    result = subprocess.run(
+        [sys.executable, "server.py"],
+        cwd=ROOT,
+        env={**os.environ, "BANKBOT_NLU__BACKENDS": "[rules, llm]", "BANKBOT_LLM__MODEL": "gone"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "bankbot: model 'gone' is not in" in result.stderr
+    assert "manifest.yaml" in result.stderr
     assert "Traceback" not in result.stderr

@@ -7,7 +7,7 @@ import pytest
 from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant
 from dialogue.assistant import find_contact
-from nlu import build_pipeline
+from nlu import BackendSettings, build_pipeline
 from server import DEMO_DATA
 from tests.conftest import settings_for
 
@@ -17,7 +17,8 @@ def assistant(sqlite_url: str) -> Iterator[Assistant]:
     settings = settings_for(sqlite_url, BANKBOT_ASSISTANT__HISTORY_MAX_COUNT="3")
     engine = make_engine(sqlite_url)
     seed_demo_data(engine, DEMO_DATA)
-    pipeline = build_pipeline(settings.nlu)
+    backends = BackendSettings(rasa=settings.rasa, llm=settings.llm)
+    pipeline = build_pipeline(settings.nlu, backends)
     yield Assistant(pipeline, Ledger(engine), Directory(engine), settings.assistant)
     engine.dispose()
 

@@ -1,0 +1,140 @@
+"""The whole cascade (rules → Rasa → LLM) inside the real app, with real models."""
+
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from nlu.pipeline import Pipeline
+from nlu.stages import LLMStage, RasaStage
+from server import create_app
+from tests.conftest import settings_for
+
+READY_WITHIN_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    database = tmp_path_factory.mktemp("cascade") / "bank.db"
+    settings = settings_for(
+        f"sqlite:///{database}",
+        BANKBOT_NLU__BACKENDS="[rules, rasa, llm]",
+        BANKBOT_RASA__PORT=str(free_port()),
+    )
+    with TestClient(create_app(settings)) as test_client:
+        deadline = time.monotonic() + READY_WITHIN_S
+        while test_client.get("/health").json()["status"] != "healthy":
+            assert time.monotonic() < deadline, test_client.get("/health").json()
+            time.sleep(0.5)
+        yield test_client
+
+
+def pipeline(client: TestClient) -> Pipeline:
+    return client.app.state.nlu
+
+
+def stage(client: TestClient, kind: type):
+    return next(s for s in pipeline(client).stages if isinstance(s, kind))
+
+
+def reached(client: TestClient, text: str) -> tuple[dict, dict[str, int]]:
+    """The /test-nlu result, and how many times each stage was asked for it."""
+    before = {name: s.requests_today for name, s in pipeline(client).stats.items()}
+    result = client.post("/test-nlu", json={"message": text}).json()["result"]
+    after = {name: s.requests_today for name, s in pipeline(client).stats.items()}
+    return result, {name: after[name] - before[name] for name in after}
+
+
+def test_health_is_healthy_with_every_stage(client: TestClient) -> None:
+    assert client.get("/health").json() == {
+        "status": "healthy",
+        "service": "voice-banking-assistant",
+    }
+
+
+def test_a_sure_rule_stops_the_cascade(client: TestClient) -> None:
+    result, asked = reached(client, "send 500 to ravi")
+    assert (result["intent"], result["source"], result["amount"]) == ("send_money", "rules", 500)
+    assert asked == {"rules": 1, "rasa": 0, "llm": 0}
+
+
+def test_a_missing_slot_asks_rasa_but_not_the_llm(client: TestClient) -> None:
+    result, asked = reached(client, "send 500")
+    assert (result["intent"], result["source"], result["receiver"]) == ("send_money", "rules", None)
+    assert asked == {"rules": 1, "rasa": 1, "llm": 0}
+
+
+def test_a_paraphrase_falls_through_to_rasa(client: TestClient) -> None:
+    result, asked = reached(client, "put three hundred in ravi's account")
+    assert result["intent"] == "send_money"
+    assert result["source"] in ("rasa", "llm")
+    assert result["amount"] == 300
+    assert asked["rasa"] == 1
+
+
+def test_out_of_scope_gets_the_not_sure_reply(client: TestClient) -> None:
+    reply = client.post("/assistant", json={"user_id": 1, "message": "tell me a joke"}).json()
+    assert reply["reply"].startswith("I'm not sure what you want to do.")
+    assert reply["data"] == {"require_password": False}
+
+
+def test_the_llm_time_budget_bounds_the_turn(client: TestClient) -> None:
+    llm = stage(client, LLMStage)
+    backend = llm._backend
+    normal = backend.settings
+    backend.settings = normal.model_copy(update={"time_budget_s": 0.01})
+    try:
+        started = time.monotonic()
+        result, asked = reached(client, "what about the thing from yesterday")
+        elapsed = time.monotonic() - started
+    finally:
+        backend.settings = normal
+    assert asked["llm"] == 1
+    assert result["source"] != "llm"
+    assert elapsed < 1.5  # a normal LLM call takes ~1.4 s or more here
+
+
+def test_admin_lists_the_stages_and_models(client: TestClient) -> None:
+    models = {m["id"]: m for m in client.get("/admin/models").json()["models"]}
+    assert models["rules"]["status"] == "active"
+    assert models["rasa"]["status"] == "active"
+    assert models["qwen2.5-coder-0.5b-instruct-q4_k_m"]["status"] == "active"
+    assert models["rules"]["daily_requests"] > 0
+
+
+def test_admin_switch(client: TestClient) -> None:
+    missing = client.post("/admin/models/no-such-model/switch")
+    assert missing.status_code == 404
+    switched = client.post("/admin/models/qwen2.5-coder-0.5b-instruct-q4_k_m/switch")
+    assert switched.status_code == 200
+    body = switched.json()
+    assert body["status"] == "success"
+    assert body["previous_model"] == body["current_model"] == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    result, _ = reached(client, "could you move five hundred bucks over to ravi")
+    assert (result["intent"], result["amount"], result["receiver"]) == ("send_money", 500, "ravi")
+
+
+def test_rasa_down_degrades_and_the_assistant_still_answers(client: TestClient) -> None:
+    rasa = stage(client, RasaStage)
+    os.kill(rasa.server.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while client.get("/health").json()["status"] != "degraded":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "rasa" in client.get("/health").json()["degraded"]
+    reply = client.post("/assistant", json={"user_id": 1, "message": "check my balance"})
+    assert reply.json()["reply"] == "Your current account balance is ₹10000"
+    deadline = time.monotonic() + READY_WITHIN_S  # the watchdog brings it back
+    while client.get("/health").json()["status"] != "healthy":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
