@@ -25,7 +25,7 @@ import yaml
 
 from nlu.pipeline import NLUSettings, Pipeline, Stage
 from nlu.result import NLUResult
-from nlu.stages import build_stages
+from nlu.stages import BackendSettings, build_stages
 
 CLINC_INTENTS = {
     "balance": "check_balance",
@@ -171,6 +171,14 @@ def _slow(stage: Stage, probe: list[Example]) -> bool:
     return (time.perf_counter() - started) * 1000 / max(len(probe), 1) > SLOW_STAGE_MS
 
 
+def _wait_until_ready(pipeline: Pipeline, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(state != "ready" for state in pipeline.status().values()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"NLU stages not ready: {pipeline.status()}")
+        time.sleep(0.5)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Evaluate the NLU stages and the cascade.")
     parser.add_argument("files", nargs="+", type=Path)
@@ -180,12 +188,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    config = yaml.safe_load(args.config.read_text(encoding="utf-8"))["nlu"]
+    config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     if args.backends:
-        config["backends"] = args.backends.split(",")
-    settings = NLUSettings.model_validate(config)
-    pipeline = Pipeline(settings, build_stages(settings.backends))
+        config["nlu"]["backends"] = args.backends.split(",")
+    settings = NLUSettings.model_validate(config["nlu"])
+    backends = BackendSettings(rasa=config["rasa"], llm=config["llm"])
+    pipeline = Pipeline(settings, build_stages(settings.backends, backends))
     try:
+        _wait_until_ready(pipeline)
         for path in args.files:
             for line in evaluate(path, pipeline, args.sample, random.Random(args.seed)):
                 print(line, flush=True)

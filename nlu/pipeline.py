@@ -86,8 +86,11 @@ class Pipeline:
 
     def is_sure(self, result: NLUResult) -> bool:
         """Whether the assistant may act on this reading."""
-        threshold = self.settings.thresholds.get(result.source, 1.0)
-        return result.intent != "unknown" and result.confidence >= threshold
+        return result.intent != "unknown" and self._decided(result)
+
+    def _decided(self, result: NLUResult) -> bool:
+        """Sure of what was said, an out-of-scope request included: no later stage is asked."""
+        return result.confidence >= self.settings.thresholds.get(result.source, 1.0)
 
     def status(self) -> dict[str, str]:
         return {stage.name: stage.status() for stage in self.stages}
@@ -97,15 +100,15 @@ class Pipeline:
             stage.close()
 
     def _worth_asking(self, stage: Stage, best: NLUResult | None) -> bool:
-        if best is None or not self.is_sure(best):
+        if best is None or not self._decided(best):
             return True
         return stage.fills_slots and _missing_slots(best)
 
     def _merge(self, earlier: NLUResult, later: NLUResult) -> NLUResult:
         """Keep the sure (or more confident) reading; fill its gaps from the other."""
-        if self.is_sure(earlier):
+        if self._decided(earlier):
             keep, other = earlier, later
-        elif self.is_sure(later) or later.confidence > earlier.confidence:
+        elif self._decided(later) or later.confidence > earlier.confidence:
             keep, other = later, earlier
         else:
             keep, other = earlier, later
