@@ -56,7 +56,7 @@ class Assistant:
         if person is None:
             return say.user_not_found()
         meaning = self.nlu.parse(text)
-        if not self.nlu.is_sure(meaning):
+        if not self.nlu.is_sure(meaning, text):
             return say.not_understood(meaning.confidence, meaning.source)
         if meaning.intent == "check_balance":
             return self._balance(person, meaning)

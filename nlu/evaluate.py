@@ -82,7 +82,7 @@ def score(
     name: str,
     examples: list[Example],
     read: Callable[[str], NLUResult | None],
-    is_sure: Callable[[NLUResult], bool],
+    is_sure: Callable[[NLUResult, str], bool],
 ) -> Scores:
     labels = {example.intent for example in examples}
     predicted, latencies = [], []
@@ -91,7 +91,9 @@ def score(
         started = time.perf_counter()
         result = read(example.text)
         latencies.append((time.perf_counter() - started) * 1000)
-        intent = result.intent if result is not None and is_sure(result) else "unknown"
+        intent = (
+            result.intent if result is not None and is_sure(result, example.text) else "unknown"
+        )
         predicted.append(intent if intent in labels else "unknown")
         if example.labelled_slots and example.intent == "send_money":
             _tally(slots["amount"], example.amount, result and result.amount)

@@ -14,7 +14,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from nlu.result import NLUResult
+from nlu.result import BANKING_INTENTS, NLUResult
+from nlu.rules import SOURCE as RULES
+from nlu.rules import mentions_banking
 
 LATENCY_WINDOW = 500
 
@@ -41,6 +43,9 @@ class NLUSettings(BaseModel):
     backends: list[str]
     # A stage's reading at or above its threshold is sure; below, the next stage is asked.
     thresholds: dict[str, float]
+    # A banking intent read by a learned stage in a sentence with no word about money needs
+    # this confidence instead ("what about my flight" must not become a balance check).
+    unevidenced_threshold: float
 
 
 @dataclass
@@ -74,23 +79,27 @@ class Pipeline:
     def parse(self, text: str) -> NLUResult:
         best: NLUResult | None = None
         for stage in self.stages:
-            if not self._worth_asking(stage, best):
+            if not self._worth_asking(stage, best, text):
                 continue
             started = time.perf_counter()
             result = stage.parse(text)
             self.stats[stage.name].record((time.perf_counter() - started) * 1000)
             if result is not None:
-                best = result if best is None else self._merge(best, result)
+                best = result if best is None else self._merge(best, result, text)
         assert best is not None, "the rules stage always answers"
         return best
 
-    def is_sure(self, result: NLUResult) -> bool:
-        """Whether the assistant may act on this reading."""
-        return result.intent != "unknown" and self._decided(result)
+    def is_sure(self, result: NLUResult, text: str) -> bool:
+        """Whether the assistant may act on this reading of `text`."""
+        return result.intent != "unknown" and self._decided(result, text)
 
-    def _decided(self, result: NLUResult) -> bool:
+    def _decided(self, result: NLUResult, text: str) -> bool:
         """Sure of what was said, an out-of-scope request included: no later stage is asked."""
-        return result.confidence >= self.settings.thresholds.get(result.source, 1.0)
+        threshold = self.settings.thresholds.get(result.source, 1.0)
+        learned = result.source != RULES and result.intent in BANKING_INTENTS
+        if learned and not mentions_banking(text):
+            threshold = max(threshold, self.settings.unevidenced_threshold)
+        return result.confidence >= threshold
 
     def status(self) -> dict[str, str]:
         return {stage.name: stage.status() for stage in self.stages}
@@ -99,16 +108,16 @@ class Pipeline:
         for stage in self.stages:
             stage.close()
 
-    def _worth_asking(self, stage: Stage, best: NLUResult | None) -> bool:
-        if best is None or not self._decided(best):
+    def _worth_asking(self, stage: Stage, best: NLUResult | None, text: str) -> bool:
+        if best is None or not self._decided(best, text):
             return True
         return stage.fills_slots and _missing_slots(best)
 
-    def _merge(self, earlier: NLUResult, later: NLUResult) -> NLUResult:
+    def _merge(self, earlier: NLUResult, later: NLUResult, text: str) -> NLUResult:
         """Keep the sure (or more confident) reading; fill its gaps from the other."""
-        if self._decided(earlier):
+        if self._decided(earlier, text):
             keep, other = earlier, later
-        elif self._decided(later) or later.confidence > earlier.confidence:
+        elif self._decided(later, text) or later.confidence > earlier.confidence:
             keep, other = later, earlier
         else:
             keep, other = earlier, later

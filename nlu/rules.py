@@ -71,6 +71,11 @@ NOT_HISTORY = re.compile(
     r"\b(?:fees?|declined|unauthori[sz]ed|block|fraud|dispute|limit|true|false)\b"
 )
 BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|cash)\b")
+# Any word that shows a sentence is about this user's money; see `mentions_banking`.
+BANKING_EVIDENCE = re.compile(
+    r"\b(?:money|accounts?|bank|rupees?|rs|bucks|payments?|funds|cash|balance|transactions?"
+    r"|statement|passbook|spen[dt]|spending|paid|pay|send|sent|transfer\w*|owe|broke|left)\b|₹"
+)
 
 CURRENCY_BEFORE = re.compile(rf"(?:₹|\brs\.?|\binr)\s*(?P<n>{NUMBER})")
 CURRENCY_AFTER = re.compile(
@@ -133,6 +138,11 @@ def parse(text: str) -> NLUResult:
             source=SOURCE,
         )
     return _unsure(words)
+
+
+def mentions_banking(text: str) -> bool:
+    """Whether the sentence has any word about money; learned stages need more without one."""
+    return bool(BANKING_EVIDENCE.search(normalise(text)))
 
 
 def slots(text: str) -> tuple[Decimal | None, str | None, int | None]:

@@ -75,11 +75,22 @@ def test_a_missing_slot_asks_rasa_but_not_the_llm(client: TestClient) -> None:
 
 
 def test_a_paraphrase_falls_through_to_rasa(client: TestClient) -> None:
-    result, asked = reached(client, "put three hundred in ravi's account")
-    assert result["intent"] == "send_money"
-    assert result["source"] in ("rasa", "llm")
-    assert result["amount"] == 300
-    assert asked["rasa"] == 1
+    result, asked = reached(client, "could you move five hundred bucks over to ravi")
+    assert (result["intent"], result["source"]) == ("send_money", "rasa")
+    assert (result["amount"], result["receiver"]) == (500, "ravi")
+    assert asked == {"rules": 1, "rasa": 1, "llm": 0}
+
+
+def test_an_unsure_rasa_falls_through_to_the_llm(client: TestClient) -> None:
+    thresholds = pipeline(client).settings.thresholds
+    thresholds["rasa"] = 1.01  # no Rasa reading is sure now
+    try:
+        result, asked = reached(client, "could you move five hundred bucks over to ravi")
+    finally:
+        thresholds["rasa"] = 0.6
+    assert (result["intent"], result["source"]) == ("send_money", "llm")
+    assert (result["amount"], result["receiver"]) == (500, "ravi")
+    assert asked == {"rules": 1, "rasa": 1, "llm": 1}
 
 
 def test_out_of_scope_gets_the_not_sure_reply(client: TestClient) -> None:
@@ -93,12 +104,15 @@ def test_the_llm_time_budget_bounds_the_turn(client: TestClient) -> None:
     backend = llm._backend
     normal = backend.settings
     backend.settings = normal.model_copy(update={"time_budget_s": 0.01})
+    thresholds = pipeline(client).settings.thresholds
+    thresholds["rasa"] = 1.01  # so that the LLM is asked
     try:
         started = time.monotonic()
-        result, asked = reached(client, "what about the thing from yesterday")
+        result, asked = reached(client, "could you move five hundred bucks over to ravi")
         elapsed = time.monotonic() - started
     finally:
         backend.settings = normal
+        thresholds["rasa"] = 0.6
     assert asked["llm"] == 1
     assert result["source"] != "llm"
     assert elapsed < 1.5  # a normal LLM call takes ~1.4 s or more here
