@@ -1,6 +1,7 @@
 """Shared fixtures: settings, a SQLite and a PostgreSQL database, and the real app."""
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,12 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 
 RULES_ONLY = {"BANKBOT_NLU__BACKENDS": "[rules]"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def settings_for(database_url: str, **environ: str) -> Settings:

@@ -1,7 +1,6 @@
 """`python server.py` as a real process: flags, config file and environment overrides."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,9 @@ import pytest
 import yaml
 
 from server import ConfigError, load_settings
-from tests.conftest import RULES_ONLY
+from tests.conftest import RULES_ONLY, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 
@@ -12,15 +11,9 @@ from fastapi.testclient import TestClient
 from nlu.pipeline import Pipeline
 from nlu.stages import LLMStage, RasaStage
 from server import create_app
-from tests.conftest import settings_for
+from tests.conftest import free_port, settings_for
 
 READY_WITHIN_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

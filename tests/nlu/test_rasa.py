@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,10 @@ import pytest
 from nlu import rasa_train
 from nlu.rasa import RasaBackend, RasaServer, RasaSettings
 from nlu.rasa_train import RasaSetupError
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def settings(port: int | None = None) -> RasaSettings:
