@@ -7,7 +7,6 @@ from pydantic import BaseModel, ConfigDict
 
 from banking import (
     AccountNotFound,
-    ContactEntry,
     Directory,
     InsufficientFunds,
     InvalidAmount,
@@ -17,6 +16,7 @@ from banking import (
     rupees_to_paise,
 )
 from dialogue import reply as say
+from dialogue.contacts import find_contact
 from dialogue.reply import AssistantReply
 from nlu import NLUResult, Pipeline
 
@@ -180,15 +180,6 @@ class Assistant:
             page="transfer" if success else None,
             data=data,
         )
-
-
-def find_contact(spoken: str, contacts: list[ContactEntry]) -> ContactEntry | None:
-    """The contact whose alias is the spoken name, or its first word ('ravi kumar')."""
-    by_alias = {contact.alias: contact for contact in contacts}
-    name = spoken.strip().lower()
-    if not name:
-        return None
-    return by_alias.get(name) or by_alias.get(name.split()[0])
 
 
 def _paise_or_none(amount: Decimal) -> int | None:

@@ -6,7 +6,7 @@ import pytest
 
 from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant
-from dialogue.assistant import find_contact
+from dialogue.contacts import find_contact
 from nlu import BackendSettings, build_pipeline
 from server import DEMO_DATA
 from tests.conftest import settings_for
@@ -23,12 +23,32 @@ def assistant(sqlite_url: str) -> Iterator[Assistant]:
     engine.dispose()
 
 
-CONTACTS = [ContactEntry("ravi", 3), ContactEntry("mom", 4)]
+CONTACTS = [
+    ContactEntry(alias, n) for n, alias in enumerate(["ravi", "jane", "john", "mom", "mike"])
+]
 
 
 @pytest.mark.parametrize(
     ("spoken", "alias"),
-    [("ravi", "ravi"), ("RAVI", "ravi"), ("ravi kumar", "ravi"), (" mom ", "mom"), ("bob", None)],
+    [
+        ("ravi", "ravi"),
+        ("RAVI", "ravi"),
+        ("ravi kumar", "ravi"),
+        (" mom ", "mom"),
+        ("my mom", "mom"),
+        ("mum", "mom"),
+        ("mother", "mom"),
+        ("rabi", "ravi"),
+        ("robby", None),
+        ("jon", "john"),
+        ("jain", "jane"),
+        ("mik", "mike"),
+        ("myke", "mike"),
+        ("bob", None),
+        ("unknown", None),
+        ("dad", None),
+        ("", None),
+    ],
 )
 def test_find_contact(spoken: str, alias: str | None) -> None:
     found = find_contact(spoken, CONTACTS)
@@ -70,3 +90,9 @@ def test_two_amounts_are_not_guessed(assistant: Assistant) -> None:
     reply = assistant.turn(1, "send 500 to ravi 200", "password123")
     assert reply.reply.startswith("I'm not sure what you want to do.")
     assert assistant.ledger.balance(1) == 1_000_000
+
+
+@pytest.mark.parametrize(("said", "heard_as"), [("mum", "Mom"), ("rabi", "Ravi"), ("myke", "Mike")])
+def test_receivers_are_found_by_ear(assistant: Assistant, said: str, heard_as: str) -> None:
+    reply = assistant.turn(1, f"send 500 to {said}")
+    assert reply.reply == f"I'll send ₹500 to {heard_as}. Please confirm with your password."

@@ -1,0 +1,65 @@
+"""Finding the contact a person meant: spelling slips and sound-alikes ("rabi" → Ravi).
+
+Speech-to-text writes names as it hears them, so an exact alias match is not enough.
+A spoken name matches a contact when it is the alias, a common word for the same
+relation ("mum" → mom), or sounds the same and is clearly closer to that alias than to
+any other. When two contacts are equally close, nobody is chosen: a wrong guess would
+send money to the wrong person.
+"""
+
+import re
+from difflib import SequenceMatcher
+
+from banking import ContactEntry
+
+RELATION_WORDS = {
+    "mom": ("mum", "mummy", "mommy", "mother", "ma", "amma", "maa"),
+    "dad": ("father", "papa", "daddy", "pa", "appa"),
+}
+MIN_SIMILARITY = 0.6
+MIN_MARGIN = 0.15
+# Letters that sound alike in names as speech-to-text spells them.
+SOUND_CLASSES = str.maketrans("bvwpfkqcgjzsdtmn", "bbbbbkkkkjjsttmn")
+VOWEL_CLASSES = str.maketrans("aeiyou", "AAAAOO")
+
+
+def find_contact(spoken: str, contacts: list[ContactEntry]) -> ContactEntry | None:
+    name = re.sub(r"^(?:my|to)\s+", "", spoken.strip().lower())
+    if not name:
+        return None
+    by_alias = {contact.alias: contact for contact in contacts}
+    for word in (name, name.split()[0]):
+        if word in by_alias:
+            return by_alias[word]
+        for alias, words in RELATION_WORDS.items():
+            if word in words and alias in by_alias:
+                return by_alias[alias]
+    return _closest(name.split()[0], contacts)
+
+
+def _closest(word: str, contacts: list[ContactEntry]) -> ContactEntry | None:
+    scored = sorted(
+        ((_similarity(word, contact.alias), contact) for contact in contacts),
+        key=lambda pair: pair[0],
+        reverse=True,
+    )
+    if not scored or scored[0][0] < MIN_SIMILARITY:
+        return None
+    if len(scored) > 1 and scored[0][0] - scored[1][0] < MIN_MARGIN:
+        return None
+    return scored[0][1]
+
+
+def _similarity(heard: str, alias: str) -> float:
+    """Spelling similarity, raised to at least 0.8 when the two sound the same."""
+    spelled = SequenceMatcher(None, heard, alias).ratio()
+    return max(spelled, 0.8) if _sound(heard) == _sound(alias) else spelled
+
+
+def _sound(word: str) -> str:
+    """A rough sound key: front and back vowels, consonant classes, no h, silent e or repeats."""
+    letters = re.sub(r"[^a-z]", "", word)
+    if len(letters) > 3:
+        letters = letters.removesuffix("e")
+    key = letters.replace("h", "").translate(SOUND_CLASSES).translate(VOWEL_CLASSES)
+    return re.sub(r"(.)\1+", r"\1", key)
