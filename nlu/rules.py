@@ -6,6 +6,7 @@ with confidence gets intent "unknown" or a low confidence, never a guess.
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 from nlu.numbers import normalise_numbers
 from nlu.result import NLUResult
@@ -102,6 +103,8 @@ COUNT_AFTER = re.compile(r"\b(?P<n>\d+)\s+(?:\w+\s+){0,2}?(?:transactions|paymen
 SINGLE_LATEST = re.compile(r"\b(?:last|latest|most recent|previous) (?:transaction|payment)\b")
 
 
+# One utterance is read by several stages and checks in a turn; normalise it once.
+@lru_cache(maxsize=1024)
 def normalise(text: str) -> str:
     """Lower-case, numbers as digits, fillers and stray punctuation gone, single spaces."""
     text = normalise_numbers(text.lower().replace("’", "'"))
