@@ -3,7 +3,13 @@
 from banking.db import make_engine
 from banking.demo import seed_demo_data
 from banking.directory import ContactEntry, Directory, Person
-from banking.ledger import AccountNotFound, InsufficientFunds, Ledger, TransferReceipt
+from banking.ledger import (
+    AccountNotFound,
+    InsufficientFunds,
+    Ledger,
+    TransferAlreadyMade,
+    TransferReceipt,
+)
 from banking.money import InvalidAmount, format_rupees, rupees_number, rupees_to_paise
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "InvalidAmount",
     "Ledger",
     "Person",
+    "TransferAlreadyMade",
     "TransferReceipt",
     "format_rupees",
     "make_engine",

@@ -25,6 +25,10 @@ class InsufficientFunds(Exception):
         self.amount = amount
 
 
+class TransferAlreadyMade(Exception):
+    """A transfer with this id was already committed; it is not made twice."""
+
+
 @dataclass(frozen=True)
 class TransferReceipt:
     transfer_id: str
@@ -61,18 +65,22 @@ class Ledger:
         *,
         receiver_label: str,
         sender_label: str,
+        transfer_id: str | None = None,
     ) -> TransferReceipt:
         """Move `amount` paise, or change nothing.
 
         Both accounts are locked in id order (FOR UPDATE on PostgreSQL; on SQLite the
         transaction holds the write lock from BEGIN IMMEDIATE), the balance is checked
-        under that lock, and both entries are written in the same transaction.
+        under that lock, and both entries are written in the same transaction. A caller
+        that may retry (a conversation confirmed twice, two servers racing) passes its own
+        `transfer_id`: once a transfer with that id is committed, another raises
+        TransferAlreadyMade (checked under the lock; a unique constraint backs it up).
         """
         if amount <= 0:
             raise InvalidAmount("amount must be positive")
         if sender_id == receiver_id:
             raise InvalidAmount("sender and receiver are the same")
-        transfer_id = str(uuid.uuid4())
+        transfer_id = transfer_id or str(uuid.uuid4())
         now = datetime.now(UTC).replace(microsecond=0)
         with Session(writing(self.engine), expire_on_commit=False) as session, session.begin():
             query = (
@@ -82,6 +90,9 @@ class Ledger:
                 .with_for_update()
             )
             accounts = {account.user_id: account for account in session.exec(query)}
+            made = select(LedgerEntry.id).where(LedgerEntry.transfer_id == transfer_id)
+            if session.exec(made).first() is not None:
+                raise TransferAlreadyMade(transfer_id)
             if sender_id not in accounts or receiver_id not in accounts:
                 raise AccountNotFound(f"no account for user {sender_id} or {receiver_id}")
             sender, receiver = accounts[sender_id], accounts[receiver_id]

@@ -38,6 +38,8 @@ class LedgerEntry(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("type IN ('debit', 'credit')", name="entry_type"),
+        # One debit and one credit per transfer id: a transfer retried with its id is refused.
+        UniqueConstraint("transfer_id", "type", name="one_side_per_transfer"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
