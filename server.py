@@ -2,7 +2,7 @@
 
 Settings come from config.yaml (or `--config FILE` / BANKBOT_CONFIG), then single keys
 from BANKBOT_<KEY> environment variables (BANKBOT_SECTION__KEY for nested keys), then
-DATABASE_URL.
+DATABASE_URL and REDIS_URL.
 """
 
 import argparse
@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 import dialogue.routes
 import nlu.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
-from dialogue import Assistant, AssistantSettings
+from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
 from nlu import BackendSettings, NLUSettings, build_pipeline
 from nlu.llm import LLMSettings
 from nlu.model_files import ModelFileError
@@ -55,6 +55,7 @@ class Settings(BaseModel):
     rasa: RasaSettings
     llm: LLMSettings
     assistant: AssistantSettings
+    sessions: SessionSettings
 
 
 class ConfigError(Exception):
@@ -75,6 +76,8 @@ def load_settings(
             _set_nested(values, keys, yaml.safe_load(raw) if raw else raw)
     if environ.get("DATABASE_URL"):
         values["database_url"] = environ["DATABASE_URL"]
+    if environ.get("REDIS_URL"):
+        values.setdefault("sessions", {})["redis_url"] = environ["REDIS_URL"]
     try:
         settings = Settings.model_validate(values)
     except ValidationError as error:
@@ -106,26 +109,28 @@ def create_app(settings: Settings) -> FastAPI:
         seed_demo_data(engine, DEMO_DATA)
     ledger, directory = Ledger(engine), Directory(engine)
     pipeline = build_pipeline(settings.nlu, BackendSettings(rasa=settings.rasa, llm=settings.llm))
+    sessions = make_session_store(settings.sessions)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         pipeline.close()
+        sessions.close()
         engine.dispose()
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its URLs carry Rasa's token
     app = FastAPI(title="Voice Banking Assistant", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.nlu = pipeline
-    app.state.assistant = Assistant(pipeline, ledger, directory, settings.assistant)
+    app.state.assistant = Assistant(pipeline, ledger, directory, settings.assistant, sessions)
 
     health = APIRouter(tags=["health"])
 
     @health.get("/health")
     def health_check() -> dict[str, object]:
-        """ "degraded" names each NLU stage that is configured but not answering."""
-        stages = pipeline.status()
-        degraded = {name: state for name, state in stages.items() if state != "ready"}
+        """ "degraded" names each part (NLU stage, session store) that is not answering."""
+        parts = {**pipeline.status(), "sessions": sessions.status()}
+        degraded = {name: state for name, state in parts.items() if state != "ready"}
         body: dict[str, object] = {
             "status": "degraded" if degraded else "healthy",
             "service": settings.service_name,

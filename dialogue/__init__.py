@@ -2,5 +2,12 @@
 
 from dialogue.assistant import Assistant, AssistantSettings
 from dialogue.reply import AssistantReply
+from dialogue.sessions import SessionSettings, make_session_store
 
-__all__ = ["Assistant", "AssistantReply", "AssistantSettings"]
+__all__ = [
+    "Assistant",
+    "AssistantReply",
+    "AssistantSettings",
+    "SessionSettings",
+    "make_session_store",
+]

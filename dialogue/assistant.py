@@ -1,4 +1,9 @@
-"""Assistant.turn(): one user utterance in, one reply out. Every channel calls this."""
+"""Assistant.turn(): one user utterance in, one reply out. Every channel calls this.
+
+Without a session a turn is the documented stateless API: a transfer is two requests,
+the second one carrying the password. With a session the turn is part of a conversation
+(dialogue/conversation.py) whose state the session store keeps between turns.
+"""
 
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -17,7 +22,10 @@ from banking import (
 )
 from dialogue import reply as say
 from dialogue.contacts import find_contact
+from dialogue.conversation import Conversation, ConversationState, TransferSettings
 from dialogue.reply import AssistantReply
+from dialogue.sessions import SessionStore, SessionStoreUnavailable
+from dialogue.speech import speakable
 from nlu import NLUResult, Pipeline
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
@@ -29,6 +37,8 @@ class AssistantSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_transfer_rupees: int
+    confirm_above_rupees: int
+    pending_transfer_ttl_s: float
     history_default_count: int
     history_max_count: int
     history_items_spoken: int
@@ -37,24 +47,48 @@ class AssistantSettings(BaseModel):
 
 class Assistant:
     def __init__(
-        self, nlu: Pipeline, ledger: Ledger, directory: Directory, settings: AssistantSettings
+        self,
+        nlu: Pipeline,
+        ledger: Ledger,
+        directory: Directory,
+        settings: AssistantSettings,
+        sessions: SessionStore,
     ) -> None:
         self.nlu = nlu
         self.ledger = ledger
         self.directory = directory
         self.settings = settings
+        self.sessions = sessions
         self.zone = ZoneInfo(settings.timezone)
+        self.transfer_settings = TransferSettings(
+            max_transfer_paise=rupees_to_paise(settings.max_transfer_rupees),
+            confirm_above_paise=rupees_to_paise(settings.confirm_above_rupees),
+            pending_ttl_s=settings.pending_transfer_ttl_s,
+        )
 
-    def turn(self, user_id: int, text: str, password: str | None = None) -> AssistantReply:
-        """Answer one utterance.
+    def turn(
+        self,
+        user_id: int,
+        text: str,
+        password: str | None = None,
+        session_id: str | None = None,
+    ) -> AssistantReply:
+        """Answer one utterance; `session_id` makes it a turn of that conversation.
 
-        A transfer is two stateless steps: without a password the assistant states the
-        transfer and asks for the password; the same request with the password executes
-        it. The password is only ever compared, never stored or repeated.
+        The password is only ever compared, never stored or repeated. An empty text with
+        a password is a conversation's answer to "confirm with your password".
         """
         person = self.directory.person(user_id)
         if person is None:
             return say.user_not_found()
+        if session_id is None:
+            return self._stateless(person, text, password or None)
+        try:
+            return self._converse(person, session_id, text, password or None)
+        except SessionStoreUnavailable:
+            return say.store_unavailable()
+
+    def _stateless(self, person: Person, text: str, password: str | None) -> AssistantReply:
         meaning = self.nlu.parse(text)
         if not self.nlu.is_sure(meaning, text):
             return say.not_understood(meaning.confidence, meaning.source)
@@ -63,8 +97,72 @@ class Assistant:
         if meaning.intent == "transaction_history":
             return self._history(person, meaning)
         if meaning.intent == "send_money":
-            return self._send(person, meaning, password or None)
+            return self._send(person, meaning, password)
         return say.dialogue_act(meaning.intent, meaning.confidence, meaning.source)
+
+    def _converse(
+        self, person: Person, session_id: str, text: str, password: str | None
+    ) -> AssistantReply:
+        """A turn of a conversation: the pending transfer first, then any other topic.
+
+        Replies are said aloud on the voice channels, so amounts are put into words.
+        """
+        key = f"{person.id}:{session_id}"
+        saved = self.sessions.load(key)
+        state = (
+            ConversationState() if saved is None else ConversationState.model_validate_json(saved)
+        )
+        conversation = Conversation(
+            state,
+            person,
+            ledger=self.ledger,
+            directory=self.directory,
+            settings=self.transfer_settings,
+        )
+        expired = conversation.drop_if_expired()
+        meaning = self.nlu.parse(text) if text.strip() else None
+        sure = meaning if meaning and self.nlu.is_sure(meaning, text) else None
+        if sure and sure.intent == "repeat":
+            reply = say.repeat(state.last_reply, sure.confidence, sure.source)
+        else:
+            reply = conversation.respond(text, sure, password) or self._other_topic(
+                person, text, meaning, conversation
+            )
+        if expired:
+            reply.reply = f"{expired} {reply.reply}"
+        reply.reply = speakable(reply.reply)
+        awaiting = conversation.awaiting()
+        reply.data = {
+            **(reply.data or {}),
+            "require_password": awaiting == "password",
+            "awaiting": awaiting,
+        }
+        state.last_reply = reply.reply
+        self.sessions.save(key, state.model_dump_json())
+        return reply
+
+    def _other_topic(
+        self,
+        person: Person,
+        text: str,
+        meaning: NLUResult | None,
+        conversation: Conversation,
+    ) -> AssistantReply:
+        """A question besides the transfer; a pending transfer is recalled after the answer."""
+        if meaning is None:
+            reply = say.not_understood(0.0, say.SYSTEM)
+        elif not self.nlu.is_sure(meaning, text):
+            reply = say.not_understood(meaning.confidence, meaning.source)
+        elif meaning.intent == "check_balance":
+            reply = self._balance(person, meaning)
+        elif meaning.intent == "transaction_history":
+            reply = self._history(person, meaning)
+        else:
+            reply = say.dialogue_act(meaning.intent, meaning.confidence, meaning.source)
+        reminder = conversation.reminder()
+        if reminder:
+            reply.reply = f"{say.sentence(reply.reply)} {reminder}"
+        return reply
 
     def _balance(self, person: Person, meaning: NLUResult) -> AssistantReply:
         balance = self.ledger.balance(person.id)

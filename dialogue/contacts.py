@@ -8,6 +8,7 @@ send money to the wrong person.
 """
 
 import re
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from banking import ContactEntry
@@ -23,21 +24,34 @@ SOUND_CLASSES = str.maketrans("bvwpfkqcgjzsdtmn", "bbbbbkkkkjjsttmn")
 VOWEL_CLASSES = str.maketrans("aeiyou", "AAAAOO")
 
 
+@dataclass(frozen=True)
+class ContactMatch:
+    contact: ContactEntry
+    # False when the name was only spelled alike: a conversation asks "Did you mean ...?".
+    sure: bool
+
+
 def find_contact(spoken: str, contacts: list[ContactEntry]) -> ContactEntry | None:
+    match = match_contact(spoken, contacts)
+    return match.contact if match else None
+
+
+def match_contact(spoken: str, contacts: list[ContactEntry]) -> ContactMatch | None:
+    """The contact meant: sure for an alias, relation word or sound-alike; else a guess."""
     name = re.sub(r"^(?:my|to)\s+", "", spoken.strip().lower())
     if not name:
         return None
     by_alias = {contact.alias: contact for contact in contacts}
     for word in (name, name.split()[0]):
         if word in by_alias:
-            return by_alias[word]
+            return ContactMatch(by_alias[word], sure=True)
         for alias, words in RELATION_WORDS.items():
             if word in words and alias in by_alias:
-                return by_alias[alias]
+                return ContactMatch(by_alias[alias], sure=True)
     return _closest(name.split()[0], contacts)
 
 
-def _closest(word: str, contacts: list[ContactEntry]) -> ContactEntry | None:
+def _closest(word: str, contacts: list[ContactEntry]) -> ContactMatch | None:
     scored = sorted(
         ((_similarity(word, contact.alias), contact) for contact in contacts),
         key=lambda pair: pair[0],
@@ -47,7 +61,8 @@ def _closest(word: str, contacts: list[ContactEntry]) -> ContactEntry | None:
         return None
     if len(scored) > 1 and scored[0][0] - scored[1][0] < MIN_MARGIN:
         return None
-    return scored[0][1]
+    best = scored[0][1]
+    return ContactMatch(best, sure=_sound(word) == _sound(best.alias))
 
 
 def _similarity(heard: str, alias: str) -> float:

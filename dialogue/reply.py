@@ -52,6 +52,7 @@ DIALOGUE_ACT_REPLIES = {
     "affirm": f"There is nothing waiting for your confirmation. {CAPABILITIES}",
     "deny": "Okay, nothing was done.",
     "cancel": "Okay, nothing was done.",
+    "repeat": f"I can only repeat myself within a conversation. {CAPABILITIES}",
 }
 
 
@@ -108,6 +109,66 @@ AMOUNT_NOT_POSITIVE = "The amount must be more than zero."
 AMOUNT_HAS_FRACTION_OF_PAISA = "Amounts can have at most two decimal places, like ₹10.50."
 RECIPIENT_UNAVAILABLE = "That contact's account is not available. Nothing was sent."
 NO_TRANSACTIONS = "You have no transactions yet."
+
+
+# Conversations: a transfer built up over several turns (dialogue/conversation.py).
+CANCELLED = "Okay, I cancelled the transfer. Nothing was sent."
+GOODBYE_CANCELLED = "Okay, I cancelled the unfinished transfer. Nothing was sent. Goodbye!"
+EXPIRED = "Your unfinished transfer timed out, so nothing was sent."
+NOT_CAUGHT = "Sorry, I didn't catch that. "
+ALREADY_MADE = "That transfer was already made. I did not send it again."
+NOTHING_TO_REPEAT = "I haven't said anything yet. " + CAPABILITIES
+STORE_UNAVAILABLE = (
+    "Sorry, I can't keep track of our conversation right now. Nothing was sent. "
+    "Please try again in a moment."
+)
+
+
+def store_unavailable() -> AssistantReply:
+    return AssistantReply(
+        reply=STORE_UNAVAILABLE, confidence=0, source=SYSTEM, data={"require_password": False}
+    )
+
+
+def repeat(last_reply: str | None, confidence: float, source: str) -> AssistantReply:
+    return AssistantReply(
+        reply=last_reply or NOTHING_TO_REPEAT,
+        confidence=confidence,
+        source=source,
+        data={"require_password": False},
+    )
+
+
+def sentence(text: str) -> str:
+    """The text ending like a sentence, so that another can follow it."""
+    return text if text.endswith((".", "?", "!", ")")) else f"{text}."
+
+
+def did_you_mean(receiver: str) -> str:
+    return f"Did you mean {receiver}?"
+
+
+def confirm_with_password(amount: int, receiver: str) -> str:
+    return f"Send {format_rupees(amount)} to {receiver}? Please confirm with your password."
+
+
+def confirm_large(amount: int, receiver: str) -> str:
+    return (
+        f"That is a large amount. Send {format_rupees(amount)} to {receiver}? "
+        "Please say yes to go on."
+    )
+
+
+def insufficient_then_ask(balance: int, amount: int, receiver: str) -> str:
+    return f"{insufficient_balance(balance, amount)} {ask_amount(receiver)} Or say cancel."
+
+
+def help_during(question: str) -> str:
+    return f"I'm setting up a transfer for you. Say cancel to stop it. {question}"
+
+
+def back_to_transfer(question: str) -> str:
+    return f"About your transfer: {question}"
 
 
 def amount_too_large(limit: int) -> str:

@@ -10,6 +10,7 @@ from dialogue.assistant import Assistant
 
 MAX_MESSAGE_CHARS = 1000
 MAX_PASSWORD_CHARS = 128
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 router = APIRouter(tags=["assistant"])
 
@@ -25,6 +26,14 @@ class AssistantRequest(BaseModel):
         str | None,
         Field(max_length=MAX_PASSWORD_CHARS, description="Confirms a transfer (second step)"),
     ] = None
+    session_id: Annotated[
+        str | None,
+        Field(
+            pattern=SESSION_ID_PATTERN,
+            description="Continues a conversation: the assistant remembers a transfer being "
+            "set up between turns. Without it every request stands alone, as documented.",
+        ),
+    ] = None
 
 
 class AssistantResponse(BaseModel):
@@ -33,6 +42,7 @@ class AssistantResponse(BaseModel):
     source: str
     page: str | None
     data: dict | None = None
+    session_id: str | None = None
 
 
 def _assistant(request: Request) -> Assistant:
@@ -48,5 +58,8 @@ AssistantDep = Annotated[Assistant, Depends(_assistant)]
     responses={404: {"model": AssistantResponse, "description": "User not found"}},
 )
 def assistant(body: AssistantRequest, assistant: AssistantDep) -> JSONResponse:
-    answer = assistant.turn(body.user_id, body.message, body.password)
-    return JSONResponse(answer.body(), status_code=200 if answer.user_found else 404)
+    answer = assistant.turn(body.user_id, body.message, body.password, body.session_id)
+    content = answer.body()
+    if body.session_id is not None:
+        content["session_id"] = body.session_id
+    return JSONResponse(content, status_code=200 if answer.user_found else 404)

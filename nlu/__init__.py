@@ -2,6 +2,7 @@
 
 from nlu.pipeline import NLUSettings, Pipeline
 from nlu.result import NLUResult
+from nlu.rules import slots as read_slots
 from nlu.stages import BackendSettings, build_stages
 
 
@@ -16,4 +17,5 @@ __all__ = [
     "NLUSettings",
     "Pipeline",
     "build_pipeline",
+    "read_slots",
 ]

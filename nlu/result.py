@@ -14,7 +14,7 @@ def _json_number(value: Decimal) -> int | float:
 JsonDecimal = Annotated[Decimal, PlainSerializer(_json_number, return_type=int | float)]
 
 BANKING_INTENTS = ("check_balance", "send_money", "transaction_history")
-DIALOGUE_ACTS = ("affirm", "deny", "cancel", "greet", "goodbye", "help")
+DIALOGUE_ACTS = ("affirm", "deny", "cancel", "greet", "goodbye", "help", "repeat")
 
 Intent = Literal[
     "check_balance",
@@ -26,6 +26,7 @@ Intent = Literal[
     "greet",
     "goodbye",
     "help",
+    "repeat",
     "unknown",
 ]
 

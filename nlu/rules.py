@@ -37,6 +37,8 @@ DIALOGUE_ACTS = {
         "|hello there|hey there",
         "goodbye": "bye|goodbye|good bye|bye bye|see you|that's all|thats all|thank you bye",
         "help": "help|help me|what can you do|what can i say|what can i ask",
+        "repeat": "repeat|repeat that|say that again|say it again|say again|come again|pardon"
+        "|what did you say|sorry what did you say|can you repeat that|please repeat|once more",
     }.items()
     for phrase in phrases.split("|")
 }

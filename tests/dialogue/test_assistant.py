@@ -7,6 +7,7 @@ import pytest
 from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant
 from dialogue.contacts import find_contact
+from dialogue.sessions import MemorySessionStore
 from nlu import BackendSettings, build_pipeline
 from server import DEMO_DATA
 from tests.conftest import settings_for
@@ -19,7 +20,8 @@ def assistant(sqlite_url: str) -> Iterator[Assistant]:
     seed_demo_data(engine, DEMO_DATA)
     backends = BackendSettings(rasa=settings.rasa, llm=settings.llm)
     pipeline = build_pipeline(settings.nlu, backends)
-    yield Assistant(pipeline, Ledger(engine), Directory(engine), settings.assistant)
+    sessions = MemorySessionStore(ttl_s=60)
+    yield Assistant(pipeline, Ledger(engine), Directory(engine), settings.assistant, sessions)
     engine.dispose()
 
 

@@ -1,0 +1,345 @@
+"""A transfer built up over several turns of one conversation, then confirmed once.
+
+"I want to send money" → whom? → how much? → "Send 500 rupees to Ravi?" → password →
+done. Any slot can be corrected at any step ("no, make it 300", "to mom instead"), the
+transfer can be cancelled, and a question on another topic is answered by the assistant
+while the transfer waits. The state kept between turns never holds the password.
+"""
+
+import re
+import time
+import uuid
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel
+
+from banking import (
+    AccountNotFound,
+    ContactEntry,
+    Directory,
+    InsufficientFunds,
+    InvalidAmount,
+    Ledger,
+    Person,
+    TransferAlreadyMade,
+    rupees_number,
+    rupees_to_paise,
+)
+from dialogue import reply as say
+from dialogue.contacts import match_contact
+from dialogue.reply import AssistantReply
+from nlu import NLUResult, read_slots
+
+Awaiting = Literal["receiver", "receiver_confirmation", "amount", "confirmation", "password"]
+# Source and confidence of a reply to an answer that only the conversation makes sense of
+# ("500", "ravi"): the dialogue read it, knowing the question asked.
+CONVERSATION = "dialogue"
+CONVERSATION_CONFIDENCE = 1.0
+# Intents that leave the transfer waiting while the assistant answers them.
+TOPICS = ("check_balance", "transaction_history", "greet")
+# Words an answer to "Who should I send it to?" may hold besides the name.
+NOT_A_NAME = frozenset(
+    "a actually and i i'm it it's its make me mean meant my no oh ok okay please send "
+    "sorry that the to uh um yes instead him her them is of for money rupees wait rather "
+    "hmm".split()
+)
+
+
+class PendingTransfer(BaseModel):
+    """What is known so far. `transfer_id` makes the ledger refuse a second execution."""
+
+    transfer_id: str
+    expires_at: float
+    receiver: str | None = None
+    suggested: str | None = None
+    amount: int | None = None
+    large_amount_confirmed: bool = False
+
+
+class ConversationState(BaseModel):
+    pending: PendingTransfer | None = None
+    last_reply: str | None = None
+
+
+class TransferSettings(BaseModel):
+    max_transfer_paise: int
+    confirm_above_paise: int
+    pending_ttl_s: float
+
+
+class Conversation:
+    """One turn's view of the transfer being built; changes `state` in place."""
+
+    def __init__(
+        self,
+        state: ConversationState,
+        person: Person,
+        *,
+        ledger: Ledger,
+        directory: Directory,
+        settings: TransferSettings,
+    ) -> None:
+        self.state = state
+        self.person = person
+        self.ledger = ledger
+        self.directory = directory
+        self.settings = settings
+        self.contacts = directory.contacts(person.id)
+
+    def drop_if_expired(self) -> str | None:
+        """Forget a transfer left unconfirmed too long; the sentence that says so."""
+        pending = self.state.pending
+        if pending is None or pending.expires_at > time.time():
+            return None
+        self.state.pending = None
+        return say.EXPIRED
+
+    def respond(
+        self, text: str, meaning: NLUResult | None, password: str | None
+    ) -> AssistantReply | None:
+        """The reply when this turn is about a transfer; None when it is about something else.
+
+        `meaning` is None when the NLU was not sure what the sentence means.
+        """
+        intent = meaning.intent if meaning else "unknown"
+        pending = self.state.pending
+        if intent == "send_money" and meaning is not None:
+            if pending is None:
+                pending = self.state.pending = self._new_pending()
+            return self._fill(pending, text, meaning, password)
+        if pending is None:
+            return None
+        if intent in TOPICS and not self._answers_question(pending, text, meaning):
+            return None
+        if intent in ("cancel", "goodbye"):
+            self.state.pending = None
+            text_out = say.GOODBYE_CANCELLED if intent == "goodbye" else say.CANCELLED
+            return self._reply(text_out, meaning, success=False)
+        if intent == "help":
+            return self._reply(say.help_during(self._question(pending)), meaning)
+        return self._fill(pending, text, meaning, password)
+
+    def _answers_question(
+        self, pending: PendingTransfer, text: str, meaning: NLUResult | None
+    ) -> bool:
+        """Whether a bare "500" or "ravi" answers the transfer's question.
+
+        A learned stage may read such a fragment as another intent; the rules stage does
+        not, so its reading is trusted.
+        """
+        if meaning is not None and meaning.source == "rules":
+            return False
+        waiting_for = self._awaiting(pending)
+        if waiting_for == "amount":
+            return read_slots(text)[0] is not None
+        if waiting_for in ("receiver", "receiver_confirmation"):
+            name = self._name_in(text)
+            return name is not None and match_contact(name, self.contacts) is not None
+        return False
+
+    def reminder(self) -> str | None:
+        """The question the pending transfer waits on, to follow an answer on another topic."""
+        pending = self.state.pending
+        return None if pending is None else say.back_to_transfer(self._question(pending))
+
+    def awaiting(self) -> Awaiting | None:
+        pending = self.state.pending
+        return None if pending is None else self._awaiting(pending)
+
+    def _new_pending(self) -> PendingTransfer:
+        return PendingTransfer(
+            transfer_id=str(uuid.uuid4()), expires_at=time.time() + self.settings.pending_ttl_s
+        )
+
+    def _fill(
+        self,
+        pending: PendingTransfer,
+        text: str,
+        meaning: NLUResult | None,
+        password: str | None,
+    ) -> AssistantReply:
+        """Take what this turn says about the transfer, then go as far as it allows."""
+        intent = meaning.intent if meaning else "unknown"
+        waiting_for = self._awaiting(pending)
+        amount, receiver = self._slots(text, meaning, waiting_for)
+        if amount is None and receiver is None:
+            if intent == "affirm" and waiting_for == "receiver_confirmation":
+                pending.receiver, pending.suggested = pending.suggested, None
+            elif intent == "affirm" and waiting_for == "confirmation":
+                pending.large_amount_confirmed = True
+            elif intent == "deny" and waiting_for == "receiver_confirmation":
+                pending.suggested = None
+                return self._reply(say.ask_recipient(None, self.contacts), meaning)
+            elif intent == "deny":
+                self.state.pending = None
+                return self._reply(say.CANCELLED, meaning, success=False)
+            elif intent != "send_money" and not (waiting_for == "password" and password):
+                return self._ask(pending, meaning, prefix=say.NOT_CAUGHT)
+        amount_refusal = None if amount is None else self._take_amount(pending, amount)
+        if receiver is not None and not self._take_receiver(pending, receiver):
+            # The documented reply to an unknown name, which lists the contacts to choose from.
+            unknown = say.unknown_recipient(receiver, self.contacts)
+            return self._reply(" ".join(filter(None, (amount_refusal, unknown))), meaning)
+        if amount_refusal:
+            return self._ask(pending, meaning, prefix=f"{amount_refusal} ")
+        return self._advance(pending, meaning, password)
+
+    def _slots(
+        self, text: str, meaning: NLUResult | None, waiting_for: Awaiting
+    ) -> tuple[Decimal | None, str | None]:
+        """Amount (rupees) and receiver said in this turn, if any."""
+        heard_amount, heard_receiver, _ = read_slots(text)
+        heard_receiver = _name_words(heard_receiver)
+        if meaning is not None and meaning.intent == "send_money":
+            heard_amount = meaning.amount if meaning.amount is not None else heard_amount
+            heard_receiver = meaning.receiver or heard_receiver
+        answering = meaning is None or meaning.intent != "send_money"
+        if (
+            answering
+            and heard_receiver is None
+            and waiting_for
+            in (
+                "receiver",
+                "receiver_confirmation",
+            )
+        ):
+            heard_receiver = self._name_in(text)
+        return heard_amount, heard_receiver
+
+    def _name_in(self, text: str) -> str | None:
+        """The name in an answer like "it's for mum": a contact's, else one or two words."""
+        words = (_name_words(" ".join(re.findall(r"[a-z']+", text.lower()))) or "").split()
+        found = [word for word in words if match_contact(word, self.contacts)]
+        if found:
+            return found[0]
+        return " ".join(words) if 0 < len(words) <= 2 and not re.search(r"\d", text) else None
+
+    def _take_receiver(self, pending: PendingTransfer, spoken: str) -> bool:
+        """Whether the name is one of the contacts, or sounds near enough to ask about."""
+        match = match_contact(spoken, self.contacts)
+        if match is None:
+            pending.receiver = pending.suggested = None
+        elif match.sure:
+            pending.receiver, pending.suggested = match.contact.alias, None
+        else:
+            pending.suggested = match.contact.alias
+        return match is not None
+
+    def _take_amount(self, pending: PendingTransfer, rupees: Decimal) -> str | None:
+        try:
+            amount = rupees_to_paise(rupees)
+        except InvalidAmount:
+            amount = None
+        refusal = None
+        if amount is None:
+            refusal = say.AMOUNT_HAS_FRACTION_OF_PAISA
+        elif amount <= 0:
+            refusal = say.AMOUNT_NOT_POSITIVE
+        elif amount > self.settings.max_transfer_paise:
+            refusal = say.amount_too_large(self.settings.max_transfer_paise)
+        if refusal:
+            pending.amount = None
+            return refusal
+        if amount != pending.amount:
+            pending.amount, pending.large_amount_confirmed = amount, False
+        return None
+
+    def _advance(
+        self, pending: PendingTransfer, meaning: NLUResult | None, password: str | None
+    ) -> AssistantReply:
+        if self._awaiting(pending) != "password":
+            return self._ask(pending, meaning)
+        if not password:
+            return self._ask(pending, meaning)
+        return self._execute(pending, meaning, password)
+
+    def _execute(
+        self, pending: PendingTransfer, meaning: NLUResult | None, password: str
+    ) -> AssistantReply:
+        contact = self._contact(pending.receiver)
+        assert contact is not None and pending.amount is not None
+        if not self.directory.check_password(self.person.id, password):
+            self.state.pending = None
+            return self._reply(say.WRONG_PASSWORD, meaning, success=False)
+        try:
+            receipt = self.ledger.transfer(
+                self.person.id,
+                contact.user_id,
+                pending.amount,
+                receiver_label=contact.label,
+                sender_label=self.person.first_name,
+                transfer_id=pending.transfer_id,
+            )
+        except InsufficientFunds as short:
+            pending_amount, pending.amount = pending.amount, None
+            text = say.insufficient_then_ask(short.balance, pending_amount, contact.label)
+            return self._reply(text, meaning, success=False)
+        except AccountNotFound:
+            self.state.pending = None
+            return self._reply(say.RECIPIENT_UNAVAILABLE, meaning, success=False)
+        except TransferAlreadyMade:
+            self.state.pending = None
+            return self._reply(say.ALREADY_MADE, meaning, success=False)
+        self.state.pending = None
+        text = say.transferred(pending.amount, contact.label, receipt.sender_balance)
+        reply = self._reply(text, meaning, success=True)
+        reply.page = "transfer"
+        assert reply.data is not None
+        reply.data["balance"] = rupees_number(receipt.sender_balance)
+        return reply
+
+    def _awaiting(self, pending: PendingTransfer) -> Awaiting:
+        if pending.suggested:
+            return "receiver_confirmation"
+        if pending.receiver is None:
+            return "receiver"
+        if pending.amount is None:
+            return "amount"
+        large = pending.amount > self.settings.confirm_above_paise
+        if large and not pending.large_amount_confirmed:
+            return "confirmation"
+        return "password"
+
+    def _question(self, pending: PendingTransfer) -> str:
+        waiting_for = self._awaiting(pending)
+        if waiting_for == "receiver_confirmation":
+            return say.did_you_mean(self._label(pending.suggested))
+        if waiting_for == "receiver":
+            return say.ask_recipient(pending.amount, self.contacts)
+        receiver = self._label(pending.receiver)
+        if waiting_for == "amount":
+            return say.ask_amount(receiver)
+        assert pending.amount is not None
+        if waiting_for == "confirmation":
+            return say.confirm_large(pending.amount, receiver)
+        return say.confirm_with_password(pending.amount, receiver)
+
+    def _ask(
+        self, pending: PendingTransfer, meaning: NLUResult | None, prefix: str = ""
+    ) -> AssistantReply:
+        return self._reply(prefix + self._question(pending), meaning)
+
+    def _reply(
+        self, text: str, meaning: NLUResult | None, *, success: bool | None = None
+    ) -> AssistantReply:
+        data: dict[str, object] = {} if success is None else {"success": success}
+        return AssistantReply(
+            reply=text,
+            confidence=meaning.confidence if meaning else CONVERSATION_CONFIDENCE,
+            source=meaning.source if meaning else CONVERSATION,
+            data=data,
+        )
+
+    def _contact(self, alias: str | None) -> ContactEntry | None:
+        return next((contact for contact in self.contacts if contact.alias == alias), None)
+
+    def _label(self, alias: str | None) -> str:
+        contact = self._contact(alias)
+        return contact.label if contact else str(alias)
+
+
+def _name_words(heard: str | None) -> str | None:
+    """The words that may be a name ("actually", "it" and the like left out)."""
+    words = [word for word in (heard or "").split() if word not in NOT_A_NAME]
+    return " ".join(words) or None

@@ -1,0 +1,128 @@
+"""Where conversation state lives between turns: in this process, or in Redis.
+
+The store keeps opaque JSON text under a key, each key expiring a fixed time after its
+last save. Redis lets several server processes continue each other's conversations.
+"""
+
+import threading
+import time
+from typing import Protocol
+
+import redis
+from pydantic import BaseModel, ConfigDict
+
+
+class SessionStoreUnavailable(Exception):
+    """The store did not answer; the conversation cannot go on until it does."""
+
+
+class SessionSettings(BaseModel):
+    """Values come from config.yaml, which documents each key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    redis_url: str
+    ttl_s: int
+    key_prefix: str
+    timeout_s: float
+
+
+class SessionStore(Protocol):
+    def load(self, key: str) -> str | None: ...
+
+    def save(self, key: str, state: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def status(self) -> str:
+        """ "ready", or what is wrong."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MemorySessionStore:
+    """The embedded default: one process, nothing shared, gone on restart."""
+
+    def __init__(self, ttl_s: int) -> None:
+        self.ttl_s = ttl_s
+        self._states: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, key: str) -> str | None:
+        with self._lock:
+            expires, state = self._states.get(key, (0.0, None))
+            if state is not None and expires <= time.monotonic():
+                del self._states[key]
+                return None
+            return state
+
+    def save(self, key: str, state: str) -> None:
+        with self._lock:
+            self._drop_expired()
+            self._states[key] = (time.monotonic() + self.ttl_s, state)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._states.pop(key, None)
+
+    def status(self) -> str:
+        return "ready"
+
+    def close(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+    def _drop_expired(self) -> None:
+        now = time.monotonic()
+        for key in [key for key, (expires, _) in self._states.items() if expires <= now]:
+            del self._states[key]
+
+
+class RedisSessionStore:
+    """Shared by every process that points at the same Redis; Redis expires the keys."""
+
+    def __init__(self, url: str, ttl_s: int, key_prefix: str, timeout_s: float) -> None:
+        self.ttl_s = ttl_s
+        self.key_prefix = key_prefix
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+
+    def load(self, key: str) -> str | None:
+        try:
+            state = self._redis.get(self.key_prefix + key)
+        except redis.RedisError as error:
+            raise SessionStoreUnavailable(str(error)) from error
+        return None if state is None else state.decode()
+
+    def save(self, key: str, state: str) -> None:
+        try:
+            self._redis.set(self.key_prefix + key, state, ex=self.ttl_s)
+        except redis.RedisError as error:
+            raise SessionStoreUnavailable(str(error)) from error
+
+    def delete(self, key: str) -> None:
+        try:
+            self._redis.delete(self.key_prefix + key)
+        except redis.RedisError as error:
+            raise SessionStoreUnavailable(str(error)) from error
+
+    def status(self) -> str:
+        try:
+            self._redis.ping()
+        except redis.RedisError:
+            return "unavailable"
+        return "ready"
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def make_session_store(settings: SessionSettings) -> MemorySessionStore | RedisSessionStore:
+    """Redis when a URL is configured, else this process's memory."""
+    if settings.redis_url:
+        return RedisSessionStore(
+            settings.redis_url, settings.ttl_s, settings.key_prefix, settings.timeout_s
+        )
+    return MemorySessionStore(settings.ttl_s)
