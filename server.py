@@ -21,7 +21,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
 
+import dialogue.chat_routes
 import dialogue.routes
+import dialogue.support_routes
 import nlu.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
@@ -139,9 +141,15 @@ def create_app(settings: Settings) -> FastAPI:
             body["degraded"] = degraded
         return body
 
-    for router in (dialogue.routes.router, nlu.routes.router, health):
+    for router in (
+        dialogue.routes.router,
+        dialogue.support_routes.router,
+        nlu.routes.router,
+        health,
+    ):
         app.include_router(router)
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
     app.include_router(nlu.routes.admin)
 
     @app.exception_handler(Exception)
