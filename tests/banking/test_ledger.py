@@ -12,6 +12,7 @@ from banking import (
     InsufficientFunds,
     InvalidAmount,
     Ledger,
+    TransferAlreadyMade,
     make_engine,
     seed_demo_data,
 )
@@ -104,6 +105,35 @@ def test_non_positive_amounts_are_refused(ledger: Ledger, amount: int) -> None:
 def test_transfer_to_oneself_is_refused(ledger: Ledger) -> None:
     with pytest.raises(InvalidAmount):
         ledger.transfer(1, 1, 100, receiver_label="John", sender_label="John")
+
+
+def test_a_transfer_id_is_used_once_even_when_raced(ledger: Ledger) -> None:
+    """Two confirmations of one conversation's transfer, at once: one moves money."""
+    outcomes: list[str] = []
+
+    def confirm() -> None:
+        try:
+            ledger.transfer(
+                1,
+                2,
+                50_000,
+                receiver_label="Ravi",
+                sender_label="John",
+                transfer_id="conversation-7",
+            )
+            outcomes.append("made")
+        except TransferAlreadyMade:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=confirm) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["made", "refused", "refused", "refused"]
+    assert ledger.balance(1) == 950_000
+    assert ledger.balance(2) == 550_000
+    assert len(transfer_entries(ledger)) == 2
 
 
 def test_concurrent_transfers_keep_the_books(ledger: Ledger) -> None:

@@ -1,0 +1,75 @@
+"""Session stores in process and in Redis, expiry, and what a user sees when Redis is down."""
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dialogue.sessions import (
+    MemorySessionStore,
+    RedisSessionStore,
+    SessionStore,
+    SessionStoreUnavailable,
+)
+from server import create_app
+from tests.conftest import REDIS_URL, free_port, settings_for
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, redis_prefix: str) -> Iterator[SessionStore]:
+    if request.param == "memory":
+        made: SessionStore = MemorySessionStore(ttl_s=1)
+    else:
+        made = RedisSessionStore(REDIS_URL, ttl_s=1, key_prefix=redis_prefix, timeout_s=2)
+    yield made
+    made.close()
+
+
+def test_a_saved_state_is_loaded_replaced_and_deleted(store: SessionStore) -> None:
+    assert store.load("1:a") is None
+    store.save("1:a", '{"step": 1}')
+    store.save("1:b", '{"step": 9}')
+    assert store.load("1:a") == '{"step": 1}'
+    store.save("1:a", '{"step": 2}')
+    assert store.load("1:a") == '{"step": 2}'
+    store.delete("1:a")
+    assert store.load("1:a") is None
+    assert store.load("1:b") == '{"step": 9}'
+    assert store.status() == "ready"
+
+
+def test_a_state_expires_after_its_time(store: SessionStore) -> None:
+    store.save("1:a", "{}")
+    time.sleep(1.3)
+    assert store.load("1:a") is None
+
+
+def test_an_unreachable_redis_is_reported_not_hidden() -> None:
+    store = RedisSessionStore(
+        f"redis://127.0.0.1:{free_port()}/0", ttl_s=60, key_prefix="x:", timeout_s=0.5
+    )
+    assert store.status() == "unavailable"
+    with pytest.raises(SessionStoreUnavailable):
+        store.load("1:a")
+    with pytest.raises(SessionStoreUnavailable):
+        store.save("1:a", "{}")
+
+
+def test_with_redis_down_a_conversation_says_so_and_moves_nothing(sqlite_url: str) -> None:
+    settings = settings_for(
+        sqlite_url,
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        BANKBOT_SESSIONS__TIMEOUT_S="0.5",
+    )
+    with TestClient(create_app(settings)) as client:
+        health = client.get("/health").json()
+        assert health["status"] == "degraded"
+        assert health["degraded"] == {"sessions": "unavailable"}
+        body = {"user_id": 1, "message": "send 500 to ravi", "password": "password123"}
+        turn = client.post("/assistant", json={**body, "session_id": "s1"}).json()
+        assert turn["reply"].startswith("Sorry, I can't keep track of our conversation")
+        assert client.app.state.assistant.ledger.balance(1) == 1_000_000
+        # The stateless API needs no session store and keeps working.
+        stateless = client.post("/assistant", json=body).json()
+        assert stateless["data"]["success"] is True
