@@ -162,6 +162,11 @@ class Conversation:
         """Take what this turn says about the transfer, then go as far as it allows."""
         intent = meaning.intent if meaning else "unknown"
         waiting_for = self._awaiting(pending)
+        if waiting_for == "password" and not password and self._is_password(text, meaning):
+            self.state.pending = None
+            reply = self._reply(say.PASSWORD_IN_MESSAGE, meaning, success=False)
+            reply.message_was_secret = True
+            return reply
         amount, receiver = self._slots(text, meaning, waiting_for)
         if amount is None and receiver is None:
             if intent == "affirm" and waiting_for == "receiver_confirmation":
@@ -184,6 +189,17 @@ class Conversation:
         if amount_refusal:
             return self._ask(pending, meaning, prefix=f"{amount_refusal} ")
         return self._advance(pending, meaning, password)
+
+    def _is_password(self, text: str, meaning: NLUResult | None) -> bool:
+        """Whether the user typed or said their password as the message.
+
+        Checked only for a single unreadable word while the password is awaited, since
+        every check costs a bcrypt hash (~0.25 s).
+        """
+        word = text.strip()
+        if meaning is not None or not word or len(word.split()) != 1:
+            return False
+        return self.directory.check_password(self.person.id, word)
 
     def _slots(
         self, text: str, meaning: NLUResult | None, waiting_for: Awaiting

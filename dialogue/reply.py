@@ -19,6 +19,9 @@ class AssistantReply(BaseModel):
     data: dict[str, Any] | None = None
     # False only for the documented user-not-found reply; HTTP channels answer it with 404.
     user_found: bool = Field(default=True, exclude=True)
+    # True when the user's message was their password: channels must not store, log or
+    # show that message (a transcript shows it masked).
+    message_was_secret: bool = Field(default=False, exclude=True)
 
     def body(self) -> dict[str, Any]:
         """The JSON body as documented: `data` is left out when there is none."""
@@ -118,6 +121,10 @@ EXPIRED = "Your unfinished transfer timed out, so nothing was sent."
 NOT_CAUGHT = "Sorry, I didn't catch that. "
 ALREADY_MADE = "That transfer was already made. I did not send it again."
 NOTHING_TO_REPEAT = "I haven't said anything yet. " + CAPABILITIES
+PASSWORD_IN_MESSAGE = (
+    "Please never say or type your password as a message: it belongs in the password field. "
+    "To be safe I cancelled the transfer. Nothing was sent."
+)
 STORE_UNAVAILABLE = (
     "Sorry, I can't keep track of our conversation right now. Nothing was sent. "
     "Please try again in a moment."

@@ -6,7 +6,7 @@ import pytest
 
 from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant
-from dialogue.contacts import find_contact
+from dialogue.contacts import find_contact, match_contact
 from dialogue.sessions import MemorySessionStore
 from nlu import BackendSettings, build_pipeline
 from server import DEMO_DATA
@@ -98,3 +98,24 @@ def test_two_amounts_are_not_guessed(assistant: Assistant) -> None:
 def test_receivers_are_found_by_ear(assistant: Assistant, said: str, heard_as: str) -> None:
     reply = assistant.turn(1, f"send 500 to {said}")
     assert reply.reply == f"I'll send ₹500 to {heard_as}. Please confirm with your password."
+
+
+@pytest.mark.parametrize(
+    ("spoken", "alias", "sure"),
+    [("ravi", "ravi", True), ("mum", "mom", True), ("rabi", "ravi", True), ("rav", "ravi", False)],
+)
+def test_names_only_spelled_alike_are_not_sure(spoken: str, alias: str, sure: bool) -> None:
+    match = match_contact(spoken, CONTACTS)
+    assert match is not None
+    assert (match.contact.alias, match.sure) == (alias, sure)
+
+
+def test_a_password_typed_as_the_message_is_refused_and_flagged(assistant: Assistant) -> None:
+    assistant.turn(1, "send 100 to ravi", session_id="s")
+    reply = assistant.turn(1, "password123", session_id="s")
+    assert reply.reply.startswith("Please never say or type your password as a message")
+    assert reply.message_was_secret
+    assert "password123" not in reply.reply
+    assert assistant.turn(1, "confirm", "password123", session_id="s").data.get("success") is None
+    assert assistant.ledger.balance(1) == 1_000_000
+    assert not assistant.turn(1, "send 100 to ravi", session_id="s").message_was_secret
