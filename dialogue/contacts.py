@@ -21,7 +21,7 @@ MIN_SIMILARITY = 0.6
 MIN_MARGIN = 0.15
 # Letters that sound alike in names as speech-to-text spells them.
 SOUND_CLASSES = str.maketrans("bvwpfkqcgjzsdtmn", "bbbbbkkkkjjsttmn")
-VOWEL_CLASSES = str.maketrans("aeiyou", "AAAAOO")
+VOWEL_CLASSES = str.maketrans("aeiyou", "AIIIOO")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _similarity(heard: str, alias: str) -> float:
 
 
 def _sound(word: str) -> str:
-    """A rough sound key: front and back vowels, consonant classes, no h, silent e or repeats."""
+    """A rough sound key: open, front and back vowels, consonant classes; no h, end e, repeats."""
     letters = re.sub(r"[^a-z]", "", word)
     if len(letters) > 3:
         letters = letters.removesuffix("e")

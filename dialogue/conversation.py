@@ -179,6 +179,8 @@ class Conversation:
             elif intent == "deny":
                 self.state.pending = None
                 return self._reply(say.CANCELLED, meaning, success=False)
+            elif intent == "affirm" and waiting_for == "password" and not password:
+                return self._ask(pending, meaning)
             elif intent != "send_money" and not (waiting_for == "password" and password):
                 return self._ask(pending, meaning, prefix=say.NOT_CAUGHT)
         amount_refusal = None if amount is None else self._take_amount(pending, amount)
@@ -211,17 +213,16 @@ class Conversation:
             heard_amount = meaning.amount if meaning.amount is not None else heard_amount
             heard_receiver = meaning.receiver or heard_receiver
         answering = meaning is None or meaning.intent != "send_money"
-        if (
-            answering
-            and heard_receiver is None
-            and waiting_for
-            in (
-                "receiver",
-                "receiver_confirmation",
-            )
-        ):
-            heard_receiver = self._name_in(text)
+        if answering and heard_receiver is None:
+            named = self._name_in(text)
+            if waiting_for in ("receiver", "receiver_confirmation") or self._is_contact(named):
+                heard_receiver = named
         return heard_amount, heard_receiver
+
+    def _is_contact(self, name: str | None) -> bool:
+        """A name that surely is one of the contacts ("ravi", "mum"), not just close to one."""
+        match = None if name is None else match_contact(name, self.contacts)
+        return match is not None and match.sure
 
     def _name_in(self, text: str) -> str | None:
         """The name in an answer like "it's for mum": a contact's, else one or two words."""

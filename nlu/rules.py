@@ -92,7 +92,8 @@ NAME = r"[a-z][a-z'-]*"
 NOT_NAMES = frozenset(
     (
         "my the a an some money rupees rupee rs inr bucks him her them it account amount "
-        "from for and with via using today tomorrow immediately asap quickly back please"
+        "from for and with via using today tomorrow immediately asap quickly back please "
+        "make do get pay send transfer check see know buy be have"
     ).split()
 )
 RECEIVER_AFTER_TO = re.compile(rf"\bto (?:my )?(?P<name>{NAME}(?: {NAME})?)")
