@@ -128,6 +128,7 @@ class Assistant:
             reply = conversation.respond(text, sure, password) or self._other_topic(
                 person, text, meaning, conversation
             )
+        conversation.keep_alive()
         if expired:
             reply.reply = f"{expired} {reply.reply}"
         reply.reply = speakable(say.sentence(reply.reply))

@@ -29,7 +29,7 @@ from banking import (
 from dialogue import reply as say
 from dialogue.contacts import match_contact
 from dialogue.reply import AssistantReply
-from nlu import NLUResult, read_slots
+from nlu import NLUResult, negates, read_slots
 
 Awaiting = Literal["receiver", "receiver_confirmation", "amount", "confirmation", "password"]
 # Source and confidence of a reply to an answer that only the conversation makes sense of
@@ -42,7 +42,7 @@ TOPICS = ("check_balance", "transaction_history", "greet")
 NOT_A_NAME = frozenset(
     "a actually and i i'm it it's its make me mean meant my no oh ok okay please send "
     "sorry that the to uh um yes instead him her them is of for money rupees wait rather "
-    "hmm".split()
+    "hmm cancel stop don't dont not never nope nah thanks forget mind".split()
 )
 
 
@@ -138,6 +138,11 @@ class Conversation:
             return name is not None and match_contact(name, self.contacts) is not None
         return False
 
+    def keep_alive(self) -> None:
+        """The user is still there: the pending transfer waits another full period."""
+        if self.state.pending is not None:
+            self.state.pending.expires_at = time.time() + self.settings.pending_ttl_s
+
     def reminder(self) -> str | None:
         """The question the pending transfer waits on, to follow an answer on another topic."""
         pending = self.state.pending
@@ -167,21 +172,26 @@ class Conversation:
             reply = self._reply(say.PASSWORD_IN_MESSAGE, meaning, success=False)
             reply.message_was_secret = True
             return reply
+        if negates(text):
+            password = None  # "don't send it", "no, make it 300": never a go-ahead
         amount, receiver = self._slots(text, meaning, waiting_for)
         if amount is None and receiver is None:
+            refusing = intent in ("deny", "cancel") or negates(text)
+            if refusing and waiting_for == "receiver_confirmation":
+                pending.suggested = None
+                return self._ask(pending, meaning)
+            if refusing:
+                self.state.pending = None
+                return self._reply(say.CANCELLED, meaning, success=False)
             if intent == "affirm" and waiting_for == "receiver_confirmation":
                 pending.receiver, pending.suggested = pending.suggested, None
             elif intent == "affirm" and waiting_for == "confirmation":
                 pending.large_amount_confirmed = True
-            elif intent == "deny" and waiting_for == "receiver_confirmation":
-                pending.suggested = None
-                return self._reply(say.ask_recipient(None, self.contacts), meaning)
-            elif intent == "deny":
-                self.state.pending = None
-                return self._reply(say.CANCELLED, meaning, success=False)
-            elif intent == "affirm" and waiting_for == "password" and not password:
+            elif waiting_for == "password" and password:
+                pass  # "ok", "here you go" or nothing, with the password: go ahead
+            elif intent == "affirm" and waiting_for == "password":
                 return self._ask(pending, meaning)
-            elif intent != "send_money" and not (waiting_for == "password" and password):
+            elif intent != "send_money":
                 return self._ask(pending, meaning, prefix=say.NOT_CAUGHT)
         amount_refusal = None if amount is None else self._take_amount(pending, amount)
         if receiver is not None and not self._take_receiver(pending, receiver):
@@ -212,7 +222,7 @@ class Conversation:
         if meaning is not None and meaning.intent == "send_money":
             heard_amount = meaning.amount if meaning.amount is not None else heard_amount
             heard_receiver = meaning.receiver or heard_receiver
-        answering = meaning is None or meaning.intent != "send_money"
+        answering = meaning is None or meaning.intent not in ("send_money", "deny", "cancel")
         if answering and heard_receiver is None:
             named = self._name_in(text)
             if waiting_for in ("receiver", "receiver_confirmation") or self._is_contact(named):

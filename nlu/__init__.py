@@ -2,6 +2,7 @@
 
 from nlu.pipeline import NLUSettings, Pipeline
 from nlu.result import NLUResult
+from nlu.rules import negates
 from nlu.rules import slots as read_slots
 from nlu.stages import BackendSettings, build_stages
 
@@ -17,5 +18,6 @@ __all__ = [
     "NLUSettings",
     "Pipeline",
     "build_pipeline",
+    "negates",
     "read_slots",
 ]

@@ -48,6 +48,7 @@ FILLERS = re.compile(
     r"|hey|hi|hello|ok|okay|just|for me|right now|now)\b"
 )
 NEGATION = re.compile(r"\b(?:don't|dont|do not|never|not|cancel|stop)\b")
+REFUSAL = re.compile(r"^(?:no|nope|nah|wait)\b|\b(?:forget (?:it|about it)|never ?mind|hold on)\b")
 NUMBER = r"-?\d+(?:\.\d+)?"
 
 SEND_VERB = re.compile(
@@ -149,6 +150,12 @@ def parse(text: str) -> NLUResult:
 def mentions_banking(text: str) -> bool:
     """Whether the sentence has any word about money; learned stages need more without one."""
     return bool(BANKING_EVIDENCE.search(normalise(text)))
+
+
+def negates(text: str) -> bool:
+    """Whether the sentence says no, stop or don't: a conversation then moves no money."""
+    words = normalise(text)
+    return bool(NEGATION.search(words) or REFUSAL.search(words))
 
 
 def slots(text: str) -> tuple[Decimal | None, str | None, int | None]:
