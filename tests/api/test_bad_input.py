@@ -61,6 +61,10 @@ def test_malformed_json(unchanged: TestClient) -> None:
         ({"user_id": 1, "message": "send 500 to ravi " * 600}, "message"),
         ({"user_id": 1, "message": "Send 500 to Ravi", "password": 123}, "password"),
         ({"user_id": 1, "message": "Send 500 to Ravi", "password": "x" * 500}, "password"),
+        ({"user_id": 1, "message": "Send 500 to Ravi", "session_id": "a b"}, "session_id"),
+        ({"user_id": 1, "message": "Send 500 to Ravi", "session_id": ""}, "session_id"),
+        ({"user_id": 1, "message": "Send 500 to Ravi", "session_id": "s" * 65}, "session_id"),
+        ({"user_id": 1, "message": "Send 500 to Ravi", "session_id": 7}, "session_id"),
     ],
 )
 def test_wrong_or_missing_fields_name_the_field(unchanged: TestClient, body, field) -> None:
