@@ -120,7 +120,11 @@ class Assistant:
             settings=self.transfer_settings,
         )
         expired = conversation.drop_if_expired()
-        meaning = self.nlu.parse(text) if text.strip() else None
+        meaning = (
+            self.nlu.parse(text, enough=lambda reading: conversation.answered_by(text, reading))
+            if text.strip()
+            else None
+        )
         sure = meaning if meaning and self.nlu.is_sure(meaning, text) else None
         if sure and sure.intent == "repeat":
             reply = say.repeat(state.last_reply, sure.confidence, sure.source)

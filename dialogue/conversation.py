@@ -110,7 +110,7 @@ class Conversation:
             return self._fill(pending, text, meaning, password)
         if pending is None:
             return None
-        if intent in TOPICS and not self._answers_question(pending, text, meaning):
+        if intent in TOPICS:
             return None
         if intent in ("cancel", "goodbye"):
             self.state.pending = None
@@ -120,23 +120,24 @@ class Conversation:
             return self._reply(say.help_during(self._question(pending)), meaning)
         return self._fill(pending, text, meaning, password)
 
-    def _answers_question(
-        self, pending: PendingTransfer, text: str, meaning: NLUResult | None
-    ) -> bool:
-        """Whether a bare "500" or "ravi" answers the transfer's question.
+    def answered_by(self, text: str, reading: NLUResult) -> bool:
+        """Whether a bare "500" or "ravi" answers the pending transfer's question.
 
-        A learned stage may read such a fragment as another intent; the rules stage does
-        not, so its reading is trusted.
+        Only a rules reading that found no intent counts: the rules stage is precise, so
+        "show my last 5 transactions" is a question of its own, not the amount 5. The NLU
+        stops there instead of asking slower stages, which may read such a fragment as
+        some other intent.
         """
-        if meaning is not None and meaning.source == "rules":
+        pending = self.state.pending
+        if pending is None or reading.source != "rules" or reading.intent != "unknown":
             return False
         waiting_for = self._awaiting(pending)
-        if waiting_for == "amount":
-            return read_slots(text)[0] is not None
+        if waiting_for == "amount" and read_slots(text)[0] is not None:
+            return True
+        name = self._name_in(text)
         if waiting_for in ("receiver", "receiver_confirmation"):
-            name = self._name_in(text)
             return name is not None and match_contact(name, self.contacts) is not None
-        return False
+        return self._is_contact(name)
 
     def keep_alive(self) -> None:
         """The user is still there: the pending transfer waits another full period."""

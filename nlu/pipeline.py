@@ -7,6 +7,7 @@ receiver. The first sure intent decides; later stages may only fill its missing 
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from statistics import median
@@ -76,9 +77,13 @@ class Pipeline:
         self.stages = stages
         self.stats = {stage.name: StageStats() for stage in stages}
 
-    def parse(self, text: str) -> NLUResult:
+    def parse(self, text: str, enough: Callable[[NLUResult], bool] | None = None) -> NLUResult:
+        """The cascade's reading; `enough` may stop it early (a conversation that already
+        knows what a bare answer like "500" means needs no slower stage)."""
         best: NLUResult | None = None
         for stage in self.stages:
+            if best is not None and enough is not None and enough(best):
+                break
             if not self._worth_asking(stage, best, text):
                 continue
             started = time.perf_counter()

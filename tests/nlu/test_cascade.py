@@ -145,3 +145,27 @@ def test_rasa_down_degrades_and_the_assistant_still_answers(client: TestClient) 
     while client.get("/health").json()["status"] != "healthy":
         assert time.monotonic() < deadline
         time.sleep(0.5)
+
+
+def test_a_bare_answer_in_a_conversation_stays_with_the_rules(client: TestClient) -> None:
+    """ "ravi" and "300" answer the transfer's questions; no slower stage is asked."""
+
+    def turn(message: str) -> tuple[dict, dict[str, int]]:
+        before = {name: s.requests_today for name, s in pipeline(client).stats.items()}
+        body = {"user_id": 1, "message": message, "session_id": "bare-answers"}
+        reply = client.post("/assistant", json=body).json()
+        after = {name: s.requests_today for name, s in pipeline(client).stats.items()}
+        return reply, {name: after[name] - before[name] for name in after}
+
+    turn("I want to send money")
+    reply, asked = turn("ravi")
+    assert (reply["reply"], asked) == (
+        "How much should I send to Ravi?",
+        {"rules": 1, "rasa": 0, "llm": 0},
+    )
+    reply, asked = turn("300")
+    assert reply["data"]["awaiting"] == "password"
+    assert asked == {"rules": 1, "rasa": 0, "llm": 0}
+    # Outside a conversation the same word goes down the cascade.
+    assert reached(client, "300")[1]["rasa"] == 1
+    turn("cancel")
