@@ -3,11 +3,14 @@
 Starts `server.py` (default settings: the whole NLU cascade) on a fresh SQLite database
 and a free port, waits until it is healthy, then reports
 requests/second and p50/p95 latency for: GET /health (the trivial baseline),
-balance checks through POST /assistant, and two-step transfers (both requests,
-the second one verifying the bcrypt password and writing the ledger).
+balance checks through POST /assistant, two-step transfers (both requests,
+the second one verifying the bcrypt password and writing the ledger), a balance check
+inside a conversation (the session state loaded and saved) and a four-turn conversation
+transfer. `--redis URL` keeps the conversations in Redis instead of the process.
 Prints figures; never fails on timing.
 
     .venv/bin/python bench/bench_api.py [--workers 4] [--requests 400] [--transfers 40]
+        [--redis redis://127.0.0.1:6379/0]
 """
 
 import argparse
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,8 +37,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(port: int, database: Path) -> subprocess.Popen:
+def start_server(port: int, database: Path, redis_url: str | None) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "BANKBOT_LOG_LEVEL": "warning"}
+    if redis_url:
+        env |= {"REDIS_URL": redis_url, "BANKBOT_SESSIONS__KEY_PREFIX": f"bench:{uuid.uuid4()}:"}
     process = subprocess.Popen(
         [sys.executable, "server.py", "--port", str(port)], cwd=ROOT, env=env
     )
@@ -78,12 +84,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--transfers", type=int, default=40)
+    parser.add_argument("--redis", help="keep conversations in this Redis")
     args = parser.parse_args()
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(port, Path(folder) / "bench.db")
+        server = start_server(port, Path(folder) / "bench.db", args.redis)
         try:
 
             def health(client: httpx.Client) -> None:
@@ -107,13 +114,36 @@ def main() -> None:
                 body["password"] = "password123"
                 assert client.post(f"{base}/assistant", json=body).json()["data"]["success"]
 
+            def turn(client: httpx.Client, session: str, message: str, **extra: str) -> dict:
+                body = {"user_id": 1, "message": message, "session_id": session, **extra}
+                return client.post(f"{base}/assistant", json=body).json()
+
+            def conversation_balance(client: httpx.Client) -> None:
+                assert "balance" in turn(client, uuid.uuid4().hex, "what's my balance")["reply"]
+
+            def conversation_transfer(client: httpx.Client) -> None:
+                session = uuid.uuid4().hex
+                assert turn(client, session, "I want to send money")["data"]["awaiting"]
+                assert turn(client, session, "ravi")["data"]["awaiting"] == "amount"
+                assert turn(client, session, "one rupee")["data"]["require_password"]
+                assert turn(client, session, "ok", password="password123")["data"]["success"]
+
+            store = f"Redis {args.redis}" if args.redis else "in-process sessions"
             print(
-                f"{os.cpu_count()} CPUs, {args.workers} client threads, SQLite, one server process"
+                f"{os.cpu_count()} CPUs, {args.workers} client threads, SQLite, {store},"
+                " one server process"
             )
             measure("GET /health (baseline)", health, args.requests, args.workers)
             measure("POST /assistant balance", balance, args.requests, args.workers)
             measure("POST /assistant paraphrase (Rasa)", paraphrase, args.requests, args.workers)
             measure("two-step transfer (2 requests)", transfer, args.transfers, args.workers)
+            measure("conversation balance", conversation_balance, args.requests, args.workers)
+            measure(
+                "conversation transfer (4 turns)",
+                conversation_transfer,
+                args.transfers,
+                args.workers,
+            )
         finally:
             server.terminate()
             server.wait(timeout=20)
