@@ -154,7 +154,9 @@ class Assistant:
         conversation: Conversation,
     ) -> AssistantReply:
         """A question besides the transfer; a pending transfer is recalled after the answer."""
-        if meaning is None:
+        if meaning is None and not text.strip():
+            reply = say.nothing_to_confirm()
+        elif meaning is None:
             reply = say.not_understood(0.0, say.SYSTEM)
         elif not self.nlu.is_sure(meaning, text):
             reply = say.not_understood(meaning.confidence, meaning.source)

@@ -137,6 +137,16 @@ def store_unavailable() -> AssistantReply:
     )
 
 
+def nothing_to_confirm() -> AssistantReply:
+    """A password (or an empty message) when no transfer waits for one."""
+    return AssistantReply(
+        reply="There is no transfer waiting for your password.",
+        confidence=0,
+        source=SYSTEM,
+        data={"require_password": False},
+    )
+
+
 def repeat(last_reply: str | None, confidence: float, source: str) -> AssistantReply:
     return AssistantReply(
         reply=last_reply or NOTHING_TO_REPEAT,
