@@ -27,6 +27,7 @@ import dialogue.support_routes
 import nlu.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
+from dialogue.support import SupportDesk
 from nlu import BackendSettings, NLUSettings, build_pipeline
 from nlu.llm import LLMSettings
 from nlu.model_files import ModelFileError
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.nlu = pipeline
     app.state.assistant = Assistant(pipeline, ledger, directory, settings.assistant, sessions)
+    app.state.support = SupportDesk(engine)
 
     health = APIRouter(tags=["health"])
 
