@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from banking.db import writing
 from banking.models import User
 
 MASKED = "••••••"
@@ -119,9 +120,14 @@ class SupportDesk:
         priority: TicketPriority,
         description: str | None,
     ) -> Ticket:
-        """Open a ticket for the conversation, or return the one still open."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            conversation = session.get(Conversation, conversation_id)
+        """Open a ticket for the conversation, or return the one still open.
+
+        The conversation row is locked (FOR UPDATE on PostgreSQL, the write lock from BEGIN
+        IMMEDIATE on SQLite) before looking for an open ticket, so escalations sent at once
+        (a double click, two tabs) find the first one's ticket instead of opening more.
+        """
+        with Session(writing(self.engine), expire_on_commit=False) as session:
+            conversation = session.get(Conversation, conversation_id, with_for_update=True)
             if conversation is None:
                 raise ConversationNotFound(conversation_id)
             open_ticket = session.exec(

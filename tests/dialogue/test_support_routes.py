@@ -1,6 +1,7 @@
 """seeds/003's support conversations and tickets, on the real app and database."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -64,7 +65,7 @@ def test_a_conversation_answers_moves_money_once_and_keeps_its_history(
             ("user", "ok"),
             ("assistant", again["message"]),
         ]
-        assert "password123" not in json.dumps(history)
+        assert "password123" not in json.dumps([history, asked, done, again])
 
 
 def test_a_password_typed_as_a_message_is_stored_masked(client: TestClient) -> None:
@@ -123,6 +124,21 @@ def test_escalation_opens_one_ticket_that_agents_can_list_and_update(
     assert reopened.json()["ticket_id"] != ticket_id
 
 
+def test_escalations_sent_at_once_open_one_ticket(database_url: str) -> None:
+    """A double-clicked "talk to a person" button must not open two tickets."""
+    with TestClient(create_app(settings_for(database_url))) as client:
+        conversation = start(client)
+
+        def escalate(_: int) -> str:
+            body = {"conversation_id": conversation}
+            return client.post("/chat/escalate", json=body).json()["ticket_id"]
+
+        with ThreadPoolExecutor(8) as pool:
+            ticket_ids = set(pool.map(escalate, range(8)))
+        assert len(ticket_ids) == 1
+        assert [t["ticket_id"] for t in client.get("/tickets").json()] == list(ticket_ids)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "detail"),
     [
@@ -136,9 +152,15 @@ def test_escalation_opens_one_ticket_that_agents_can_list_and_update(
     ],
 )  # fmt: skip
 def test_unknown_things_are_404(
-    client: TestClient, method: str, path: str, body: dict | None, status: int, detail: str
+    client: TestClient,
+    prefix: str,
+    method: str,
+    path: str,
+    body: dict | None,
+    status: int,
+    detail: str,
 ) -> None:
-    response = client.request(method, path, json=body)
+    response = client.request(method, prefix + path, json=body)
     assert (response.status_code, response.json()) == (status, {"detail": detail})
 
 
@@ -157,5 +179,7 @@ def test_unknown_things_are_404(
         ("patch", "/tickets/TKT-00000000/status", {"status": "done"}),
     ],
 )
-def test_bad_input_is_422(client: TestClient, method: str, path: str, body: dict | None) -> None:
-    assert client.request(method, path, json=body).status_code == 422
+def test_bad_input_is_422(
+    client: TestClient, prefix: str, method: str, path: str, body: dict | None
+) -> None:
+    assert client.request(method, prefix + path, json=body).status_code == 422
