@@ -4,13 +4,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import SQLModel, create_engine, text
 
 # Importing the models registers their tables on SQLModel.metadata.
 from banking import models  # noqa: F401
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK_OPTION = "bankbot_write_lock"
+# Key of the PostgreSQL advisory lock held while the tables are created.
+SCHEMA_LOCK = 0x62616E6B626F74  # "bankbot"
 
 
 def make_engine(database_url: str) -> Engine:
@@ -23,11 +25,16 @@ def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    else:
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
-        _use_sqlite_locking(engine)
+        # Several server processes may start at once on an empty database: one creates
+        # the tables while the others wait, then find them there.
+        with engine.begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            SQLModel.metadata.create_all(connection)
+        return engine
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+    _use_sqlite_locking(engine)
     SQLModel.metadata.create_all(engine)
     return engine
 
