@@ -147,7 +147,7 @@ class SupportDesk:
             ).first()
             now = _now()
             ticket = Ticket(
-                ticket_id=f"TKT-{secrets.token_hex(4).upper()}",
+                ticket_id=self._new_ticket_id(session),
                 conversation_id=conversation_id,
                 customer_name=user.name,
                 customer_email=user.email,
@@ -197,6 +197,14 @@ class SupportDesk:
             session.add(ticket)
             session.commit()
             return ticket
+
+    @staticmethod
+    def _new_ticket_id(session: Session) -> str:
+        """TKT- and 8 random hex digits (seeds/003's form), not one already given out."""
+        while True:
+            ticket_id = f"TKT-{secrets.token_hex(4).upper()}"
+            if session.exec(select(Ticket.id).where(Ticket.ticket_id == ticket_id)).first() is None:
+                return ticket_id
 
     @staticmethod
     def _add(session: Session, conversation_id: str, role: str, content: str) -> ChatMessage:
