@@ -1,21 +1,29 @@
 """The chat channels of seeds/000: POST /api/ai/chat and WS /api/ai/chat/ws.
 
-Both are conversations (a transfer can be set up over several messages). The WebSocket
-is one conversation per connection; the HTTP fallback returns a `session_id` to send
-back. Until bearer tokens arrive (the security issue) the user is named by `user_id`, as
-on /assistant. Beyond seeds/000: `chat_end` carries the reply's `page` and `data`, and a
-`{"type": "password"}` message answers "Please confirm with your password".
+Both are thin adapters around `Assistant.turn()`, and both are conversations: a transfer
+can be set up over several messages. A WebSocket is one conversation (its session id is
+made at connect and never shown); the HTTP fallback returns a `session_id` to send back.
+Until bearer tokens arrive (the security issue) the user is named by `user_id`, in the
+body or the query string, as on /assistant.
+
+Beyond seeds/000: `chat_end` carries the reply's `page` and `data` (`data.awaiting` and
+`data.require_password` say what the assistant waits for), a `{"type": "password"}`
+message answers "Please confirm with your password", and every bad message gets an
+`error` event while the socket stays open. Passwords are passed to the turn and nowhere
+else: never echoed, logged or kept.
 """
 
-import json
+import logging
+import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from dialogue import reply as say
 from dialogue.assistant import Assistant
 from dialogue.reply import AssistantReply
 from dialogue.routes import (
@@ -25,34 +33,45 @@ from dialogue.routes import (
     AssistantDep,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_FRAME_BYTES = 64 * 1024
-POLICY_VIOLATION = 1008
+# The largest key a database integer column holds; SQLite fails on larger numbers.
+MAX_USER_ID = 2**63 - 1
 
 router = APIRouter(tags=["chat"])
 
+UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID)]
 Message = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
 ]
-Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_CHARS)]
+# As on /assistant, an empty password counts as none.
+Password = Annotated[str, Field(max_length=MAX_PASSWORD_CHARS)]
 
 
 class ChatRequest(BaseModel):
     message: Message
-    user_id: Annotated[int, Field(strict=True, ge=1)]
-    session_id: Annotated[str | None, Field(pattern=SESSION_ID_PATTERN)] = None
-    password: Password | None = None
+    user_id: UserId
+    session_id: Annotated[
+        str | None, Field(pattern=SESSION_ID_PATTERN, description="Continues a conversation")
+    ] = None
+    password: Annotated[Password | None, Field(description="Confirms a transfer")] = None
 
 
 class ChatResponse(BaseModel):
     response: str
-    session_id: str
+    session_id: str = Field(description="Send it back to continue the conversation")
     page: str | None
     data: dict[str, Any] | None
 
 
-@router.post("/api/ai/chat", responses={404: {"model": ChatResponse}})
+@router.post(
+    "/api/ai/chat",
+    response_model=ChatResponse,
+    responses={404: {"model": ChatResponse, "description": "User not found"}},
+)
 def chat(body: ChatRequest, assistant: AssistantDep) -> JSONResponse:
-    """One chat message; send the returned `session_id` back to continue the conversation."""
+    """One chat message: the HTTP fallback of the WebSocket chat."""
     session_id = body.session_id or uuid.uuid4().hex
     answer = assistant.turn(body.user_id, body.message, body.password, session_id)
     content = ChatResponse(
@@ -61,34 +80,48 @@ def chat(body: ChatRequest, assistant: AssistantDep) -> JSONResponse:
     return JSONResponse(content.model_dump(), status_code=200 if answer.user_found else 404)
 
 
-class ChatMessage(BaseModel):
-    type: str
-    message: Message | None = None
+class ChatEvent(BaseModel):
+    type: Literal["chat"]
+    message: Message
     password: Password | None = None
 
 
+class PasswordEvent(BaseModel):
+    type: Literal["password"]
+    password: Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_CHARS)]
+
+
+class PingEvent(BaseModel):
+    type: Literal["ping"]
+
+
+ClientEvent = TypeAdapter(
+    Annotated[ChatEvent | PasswordEvent | PingEvent, Field(discriminator="type")]
+)
+USER_ID = TypeAdapter(UserId)
+WORD = re.compile(r"\S+\s*|\s+")
+
+
 def chunks(text: str) -> list[str]:
-    """Word by word, each word with the space after it: joined they give the text back."""
-    words = text.split(" ")
-    return [word + " " for word in words[:-1]] + [words[-1]]
+    """Each word with the spaces after it (leading spaces alone): joined, they are `text`."""
+    return WORD.findall(text)
 
 
-def _user_id(websocket: WebSocket, assistant: Assistant) -> int | None:
-    raw = websocket.query_params.get("user_id", "")
-    user_id = int(raw) if raw.isdigit() else None
-    if user_id is None or assistant.directory.person(user_id) is None:
-        return None
-    return user_id
+def _socket_assistant(websocket: WebSocket) -> Assistant:
+    return websocket.app.state.assistant
+
+
+SocketAssistantDep = Annotated[Assistant, Depends(_socket_assistant)]
 
 
 @router.websocket("/api/ai/chat/ws")
-async def chat_socket(websocket: WebSocket) -> None:
-    assistant: Assistant = websocket.app.state.assistant
+async def chat_socket(websocket: WebSocket, assistant: SocketAssistantDep) -> None:
+    """One conversation per connection; see the module docstring for the messages."""
     await websocket.accept()
-    user_id = _user_id(websocket, assistant)
-    if user_id is None:
-        await websocket.send_json({"type": "error", "message": "Unknown or missing user_id."})
-        await websocket.close(code=POLICY_VIOLATION)
+    user_id = await _known_user(websocket, assistant)
+    if isinstance(user_id, str):
+        await _send_error(websocket, user_id)
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
     session_id = uuid.uuid4().hex
     try:
@@ -96,43 +129,79 @@ async def chat_socket(websocket: WebSocket) -> None:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 return
-            message = _read(frame)
-            if isinstance(message, str):
-                await websocket.send_json({"type": "error", "message": message})
-            elif message.type == "ping":
+            event = _read(frame)
+            if isinstance(event, str):
+                await _send_error(websocket, event)
+            elif isinstance(event, PingEvent):
                 await websocket.send_json({"type": "pong"})
             else:
-                text = message.message or ""
-                answer = await run_in_threadpool(
-                    assistant.turn, user_id, text, message.password, session_id
-                )
-                await _stream(websocket, answer)
+                answer = await _turn(assistant, user_id, event, session_id)
+                if answer is None:
+                    await _send_error(websocket, "Server error. Please try again.")
+                else:
+                    await _stream(websocket, answer)
     except WebSocketDisconnect:
-        return
+        return  # the client left, possibly mid-reply: nothing to clean up
 
 
-def _read(frame: dict[str, Any]) -> ChatMessage | str:
-    """The client's message, or what is wrong with it in words."""
+async def _known_user(websocket: WebSocket, assistant: Assistant) -> int | str:
+    """The `user_id` of the query string if that user exists, else why not in words."""
+    try:
+        user_id = USER_ID.validate_json(websocket.query_params.get("user_id") or "")
+    except ValidationError:
+        return "Connect with ?user_id=<your user id>."
+    if await run_in_threadpool(assistant.directory.person, user_id) is None:
+        return say.user_not_found().reply
+    return user_id
+
+
+def _read(frame: dict[str, Any]) -> ChatEvent | PasswordEvent | PingEvent | str:
+    """The client's event, or what is wrong with the frame in words."""
     text = frame.get("text")
     if text is None:
         return "Send JSON text messages, not binary frames."
     if len(text.encode()) > MAX_FRAME_BYTES:
         return f"Messages are limited to {MAX_FRAME_BYTES} bytes."
     try:
-        message = ChatMessage.model_validate(json.loads(text))
-    except json.JSONDecodeError:
-        return "Messages must be JSON objects."
+        return ClientEvent.validate_json(text)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "message"
-        return f"Invalid {where}: {first['msg']}."
-    if message.type not in ("chat", "password", "ping"):
-        return 'Unknown type: use "chat", "password" or "ping".'
-    if message.type == "chat" and message.message is None:
-        return 'A "chat" message needs a "message" text.'
-    if message.type == "password" and message.password is None:
-        return 'A "password" message needs a "password".'
-    return message
+        return _problem(error)
+
+
+def _problem(error: ValidationError) -> str:
+    """The first thing wrong with an event, without repeating what was sent."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    kind, where = first["type"], first["loc"]
+    if kind == "json_invalid":
+        return f"Messages must be JSON objects. {first['msg']}."
+    if kind == "dict_type":
+        return "Messages must be JSON objects."
+    if kind.startswith("union_tag"):
+        return 'Unknown or missing "type": use "chat", "password" or "ping".'
+    field = ".".join(str(part) for part in where[1:])
+    return f'Bad "{field}" in a "{where[0]}" message: {first["msg"]}.'
+
+
+async def _turn(
+    assistant: Assistant, user_id: int, event: ChatEvent | PasswordEvent, session_id: str
+) -> AssistantReply | None:
+    """The assistant's answer, off the event loop; None if the turn failed.
+
+    A password event is an empty utterance with the password: the conversation's answer
+    to "confirm with your password".
+    """
+    text = event.message if isinstance(event, ChatEvent) else ""
+    try:
+        return await run_in_threadpool(assistant.turn, user_id, text, event.password, session_id)
+    except Exception:
+        # Like HTTP's 500, but the socket stays open. Nothing is half-written: a transfer
+        # is one database transaction.
+        log.exception("chat turn failed")
+        return None
+
+
+async def _send_error(websocket: WebSocket, message: str) -> None:
+    await websocket.send_json({"type": "error", "message": message})
 
 
 async def _stream(websocket: WebSocket, answer: AssistantReply) -> None:
