@@ -27,6 +27,7 @@ import dialogue.support_routes
 import nlu.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
+from dialogue.lockout import LockoutSettings, PasswordGuard
 from dialogue.support import SupportDesk
 from nlu import BackendSettings, NLUSettings, build_pipeline
 from nlu.llm import LLMSettings
@@ -59,6 +60,7 @@ class Settings(BaseModel):
     llm: LLMSettings
     assistant: AssistantSettings
     sessions: SessionSettings
+    lockout: LockoutSettings
 
 
 class ConfigError(Exception):
@@ -137,7 +139,10 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Voice Banking Assistant", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.nlu = pipeline
-    app.state.assistant = Assistant(pipeline, ledger, directory, settings.assistant, sessions)
+    guard = PasswordGuard(sessions, directory, settings.lockout)
+    app.state.assistant = Assistant(
+        pipeline, ledger, directory, settings.assistant, sessions, guard
+    )
     app.state.support = SupportDesk(engine)
 
     health = APIRouter(tags=["health"])

@@ -23,6 +23,7 @@ from banking import (
 from dialogue import reply as say
 from dialogue.contacts import find_contact
 from dialogue.conversation import Conversation, ConversationState, TransferSettings
+from dialogue.lockout import PasswordGuard
 from dialogue.reply import AssistantReply
 from dialogue.sessions import SessionStore, SessionStoreUnavailable
 from dialogue.speech import speakable
@@ -53,12 +54,14 @@ class Assistant:
         directory: Directory,
         settings: AssistantSettings,
         sessions: SessionStore,
+        guard: PasswordGuard,
     ) -> None:
         self.nlu = nlu
         self.ledger = ledger
         self.directory = directory
         self.settings = settings
         self.sessions = sessions
+        self.guard = guard
         self.zone = ZoneInfo(settings.timezone)
         self.transfer_settings = TransferSettings(
             max_transfer_paise=rupees_to_paise(settings.max_transfer_rupees),
@@ -81,11 +84,11 @@ class Assistant:
         person = self.directory.person(user_id)
         if person is None:
             return say.user_not_found()
-        if session_id is None:
-            return self._stateless(person, text, password or None)
         try:
+            if session_id is None:
+                return self._stateless(person, text, password or None)
             return self._converse(person, session_id, text, password or None)
-        except SessionStoreUnavailable:
+        except SessionStoreUnavailable:  # sessions or password counters: nothing moved
             return say.store_unavailable()
 
     def _stateless(self, person: Person, text: str, password: str | None) -> AssistantReply:
@@ -117,6 +120,7 @@ class Assistant:
             person,
             ledger=self.ledger,
             directory=self.directory,
+            guard=self.guard,
             settings=self.transfer_settings,
         )
         expired = conversation.drop_if_expired()
@@ -244,8 +248,9 @@ class Assistant:
                 require_password=True,
                 success=False,
             )
-        if not self.directory.check_password(person.id, password):
-            return refuse(say.WRONG_PASSWORD)
+        verdict = self.guard.check(person.id, password)
+        if verdict != "right":
+            return refuse(say.password_refused(verdict, self.guard.settings.lock_s))
         try:
             receipt = self.ledger.transfer(
                 person.id,

@@ -28,6 +28,7 @@ from banking import (
 )
 from dialogue import reply as say
 from dialogue.contacts import match_contact
+from dialogue.lockout import PasswordGuard
 from dialogue.reply import AssistantReply
 from nlu import NLUResult, negates, read_slots
 
@@ -78,12 +79,14 @@ class Conversation:
         *,
         ledger: Ledger,
         directory: Directory,
+        guard: PasswordGuard,
         settings: TransferSettings,
     ) -> None:
         self.state = state
         self.person = person
         self.ledger = ledger
         self.directory = directory
+        self.guard = guard
         self.settings = settings
         self.contacts = directory.contacts(person.id)
 
@@ -287,9 +290,11 @@ class Conversation:
     ) -> AssistantReply:
         contact = self._contact(pending.receiver)
         assert contact is not None and pending.amount is not None
-        if not self.directory.check_password(self.person.id, password):
+        verdict = self.guard.check(self.person.id, password)
+        if verdict != "right":
             self.state.pending = None
-            return self._reply(say.WRONG_PASSWORD, meaning, success=False)
+            text = say.password_refused(verdict, self.guard.settings.lock_s)
+            return self._reply(text, meaning, success=False)
         try:
             receipt = self.ledger.transfer(
                 self.person.id,

@@ -126,7 +126,7 @@ PASSWORD_IN_MESSAGE = (
     "To be safe I cancelled the transfer. Nothing was sent."
 )
 STORE_UNAVAILABLE = (
-    "Sorry, I can't keep track of our conversation right now. Nothing was sent. "
+    "Sorry, part of the service is down, so I can't do that right now. Nothing was sent. "
     "Please try again in a moment."
 )
 
@@ -159,6 +159,16 @@ def repeat(last_reply: str | None, confidence: float, source: str) -> AssistantR
 def sentence(text: str) -> str:
     """The text ending like a sentence, so that another can follow it."""
     return text if text.endswith((".", "?", "!", ")")) else f"{text}."
+
+
+def password_refused(verdict: str, lock_s: int) -> str:
+    """A wrong password as documented; once too many were wrong, the lockout."""
+    if verdict == "wrong":
+        return WRONG_PASSWORD
+    return (
+        f"Too many wrong passwords. Transfers are locked for {max(1, lock_s // 60)} minutes. "
+        "Nothing was sent."
+    )
 
 
 def did_you_mean(receiver: str) -> str:

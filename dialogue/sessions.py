@@ -1,7 +1,8 @@
-"""Where conversation state lives between turns: in this process, or in Redis.
+"""Where conversation state and counters live between turns: in this process, or in Redis.
 
 The store keeps opaque JSON text under a key, each key expiring a fixed time after its
-last save. Redis lets several server processes continue each other's conversations.
+last save, and counters that expire a given time after their first increment. Redis lets
+several server processes continue each other's conversations and share the counters.
 """
 
 import threading
@@ -30,9 +31,15 @@ class SessionSettings(BaseModel):
 class SessionStore(Protocol):
     def load(self, key: str) -> str | None: ...
 
-    def save(self, key: str, state: str) -> None: ...
+    def save(self, key: str, state: str, ttl_s: int | None = None) -> None:
+        """Keep `state` for `ttl_s` seconds (default: the store's session time)."""
+        ...
 
     def delete(self, key: str) -> None: ...
+
+    def increment(self, key: str, ttl_s: int) -> int:
+        """Add one to a counter that expires `ttl_s` after its first increment."""
+        ...
 
     def status(self) -> str:
         """ "ready", or what is wrong."""
@@ -57,14 +64,23 @@ class MemorySessionStore:
                 return None
             return state
 
-    def save(self, key: str, state: str) -> None:
+    def save(self, key: str, state: str, ttl_s: int | None = None) -> None:
         with self._lock:
             self._drop_expired()
-            self._states[key] = (time.monotonic() + self.ttl_s, state)
+            self._states[key] = (time.monotonic() + (ttl_s or self.ttl_s), state)
 
     def delete(self, key: str) -> None:
         with self._lock:
             self._states.pop(key, None)
+
+    def increment(self, key: str, ttl_s: int) -> int:
+        with self._lock:
+            expires, value = self._states.get(key, (0.0, "0"))
+            if expires <= time.monotonic():
+                expires, value = time.monotonic() + ttl_s, "0"
+            count = int(value) + 1
+            self._states[key] = (expires, str(count))
+            return count
 
     def status(self) -> str:
         return "ready"
@@ -96,15 +112,24 @@ class RedisSessionStore:
             raise SessionStoreUnavailable(str(error)) from error
         return None if state is None else state.decode()
 
-    def save(self, key: str, state: str) -> None:
+    def save(self, key: str, state: str, ttl_s: int | None = None) -> None:
         try:
-            self._redis.set(self.key_prefix + key, state, ex=self.ttl_s)
+            self._redis.set(self.key_prefix + key, state, ex=ttl_s or self.ttl_s)
         except redis.RedisError as error:
             raise SessionStoreUnavailable(str(error)) from error
 
     def delete(self, key: str) -> None:
         try:
             self._redis.delete(self.key_prefix + key)
+        except redis.RedisError as error:
+            raise SessionStoreUnavailable(str(error)) from error
+
+    def increment(self, key: str, ttl_s: int) -> int:
+        try:
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(self.key_prefix + key, 0, ex=ttl_s, nx=True)
+                pipe.incr(self.key_prefix + key)
+                return int(pipe.execute()[1])
         except redis.RedisError as error:
             raise SessionStoreUnavailable(str(error)) from error
 

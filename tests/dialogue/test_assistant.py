@@ -7,6 +7,7 @@ import pytest
 from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant
 from dialogue.contacts import find_contact, match_contact
+from dialogue.lockout import PasswordGuard
 from dialogue.sessions import MemorySessionStore
 from nlu import BackendSettings, build_pipeline
 from server import DEMO_DATA
@@ -20,8 +21,9 @@ def assistant(sqlite_url: str) -> Iterator[Assistant]:
     seed_demo_data(engine, DEMO_DATA)
     backends = BackendSettings(rasa=settings.rasa, llm=settings.llm)
     pipeline = build_pipeline(settings.nlu, backends)
-    sessions = MemorySessionStore(ttl_s=60)
-    yield Assistant(pipeline, Ledger(engine), Directory(engine), settings.assistant, sessions)
+    sessions, directory = MemorySessionStore(ttl_s=60), Directory(engine)
+    guard = PasswordGuard(sessions, directory, settings.lockout)
+    yield Assistant(pipeline, Ledger(engine), directory, settings.assistant, sessions, guard)
     engine.dispose()
 
 

@@ -56,7 +56,8 @@ def test_an_unreachable_redis_is_reported_not_hidden() -> None:
         store.save("1:a", "{}")
 
 
-def test_with_redis_down_a_conversation_says_so_and_moves_nothing(sqlite_url: str) -> None:
+def test_with_redis_down_the_service_says_so_and_moves_nothing(sqlite_url: str) -> None:
+    """Conversations and password counters need the store; balances do not."""
     settings = settings_for(
         sqlite_url,
         REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
@@ -67,9 +68,10 @@ def test_with_redis_down_a_conversation_says_so_and_moves_nothing(sqlite_url: st
         assert health["status"] == "degraded"
         assert health["degraded"] == {"sessions": "unavailable"}
         body = {"user_id": 1, "message": "send 500 to ravi", "password": "password123"}
-        turn = client.post("/assistant", json={**body, "session_id": "s1"}).json()
-        assert turn["reply"].startswith("Sorry, I can't keep track of our conversation")
+        for request in ({**body, "session_id": "s1"}, body):
+            reply = client.post("/assistant", json=request).json()
+            assert reply["reply"].startswith("Sorry, part of the service is down")
+            assert "Nothing was sent." in reply["reply"]
         assert client.app.state.assistant.ledger.balance(1) == 1_000_000
-        # The stateless API needs no session store and keeps working.
-        stateless = client.post("/assistant", json=body).json()
-        assert stateless["data"]["success"] is True
+        balance = client.post("/assistant", json={"user_id": 1, "message": "my balance"})
+        assert balance.json()["reply"] == "Your current account balance is ₹10000"

@@ -1,4 +1,5 @@
-"""Two server processes sharing PostgreSQL and Redis continue each other's conversations."""
+"""Two server processes sharing PostgreSQL and Redis continue each other's conversations
+and count each other's wrong passwords."""
 
 import concurrent.futures
 from pathlib import Path
@@ -60,4 +61,11 @@ def test_turns_on_two_servers_make_one_conversation_and_one_transfer(
         assert balance(server_a).startswith("Your current account balance is 9500 rupees.")
         assert balance(server_b).startswith("Your current account balance is 9500 rupees.")
         assert turn(server_b, "confirm", "password123")["data"].get("success") is not True
+        assert balance(server_a).startswith("Your current account balance is 9500 rupees.")
+
+        # Wrong passwords count on both servers: the sixth is refused, even when right.
+        for server in (server_a, server_b, server_a, server_b, server_a):
+            turn(server, "send 1 to ravi", "guess")
+        refused = turn(server_b, "send 1 to ravi", "password123")
+        assert refused["reply"].startswith("Too many wrong passwords.")
         assert balance(server_a).startswith("Your current account balance is 9500 rupees.")

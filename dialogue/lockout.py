@@ -1,0 +1,60 @@
+"""Password attempts per user, shared by every channel and server process.
+
+After `attempts` wrong passwords within `window_s`, the user's transfers are locked for
+`lock_s`, even with the right password: guessing costs the attacker the cooling period.
+The counters live in the session store (Redis when configured), so they hold across
+processes. When the store does not answer, no password is checked and no money moves.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from banking import Directory
+from dialogue.sessions import SessionStore
+
+Verdict = Literal["right", "wrong", "locked"]
+
+
+class LockoutSettings(BaseModel):
+    """Values come from config.yaml, which documents each key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int
+    window_s: int
+    lock_s: int
+
+
+class PasswordGuard:
+    def __init__(
+        self, store: SessionStore, directory: Directory, settings: LockoutSettings
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.settings = settings
+
+    def check(self, user_id: int, password: str) -> Verdict:
+        """Compare the password unless the user is locked out; count a wrong one.
+
+        Raises SessionStoreUnavailable when the counters cannot be read or written.
+        """
+        if self.store.load(_lock_key(user_id)) is not None:
+            return "locked"
+        if self.directory.check_password(user_id, password):
+            self.store.delete(_failures_key(user_id))
+            return "right"
+        failures = self.store.increment(_failures_key(user_id), self.settings.window_s)
+        if failures >= self.settings.attempts:
+            self.store.save(_lock_key(user_id), "locked", self.settings.lock_s)
+            self.store.delete(_failures_key(user_id))
+            return "locked"
+        return "wrong"
+
+
+def _failures_key(user_id: int) -> str:
+    return f"password-failures:{user_id}"
+
+
+def _lock_key(user_id: int) -> str:
+    return f"password-lock:{user_id}"
