@@ -69,6 +69,10 @@ class Assistant:
             pending_ttl_s=settings.pending_transfer_ttl_s,
         )
 
+    def knows(self, user_id: int) -> bool:
+        """Whether the user exists: channels ask before they open a conversation."""
+        return self.directory.person(user_id) is not None
+
     def turn(
         self,
         user_id: int,

@@ -18,7 +18,7 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -31,17 +31,15 @@ from dialogue.routes import (
     MAX_PASSWORD_CHARS,
     SESSION_ID_PATTERN,
     AssistantDep,
+    UserId,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
-# The largest key a database integer column holds; SQLite fails on larger numbers.
-MAX_USER_ID = 2**63 - 1
 
 router = APIRouter(tags=["chat"])
 
-UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID)]
 Message = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
 ]
@@ -107,15 +105,8 @@ def chunks(text: str) -> list[str]:
     return WORD.findall(text)
 
 
-def _socket_assistant(websocket: WebSocket) -> Assistant:
-    return websocket.app.state.assistant
-
-
-SocketAssistantDep = Annotated[Assistant, Depends(_socket_assistant)]
-
-
 @router.websocket("/api/ai/chat/ws")
-async def chat_socket(websocket: WebSocket, assistant: SocketAssistantDep) -> None:
+async def chat_socket(websocket: WebSocket, assistant: AssistantDep) -> None:
     """One conversation per connection; see the module docstring for the messages."""
     await websocket.accept()
     user_id = await _known_user(websocket, assistant)
@@ -150,7 +141,7 @@ async def _known_user(websocket: WebSocket, assistant: Assistant) -> int | str:
         user_id = USER_ID.validate_json(websocket.query_params.get("user_id") or "")
     except ValidationError:
         return "Connect with ?user_id=<your user id>."
-    if await run_in_threadpool(assistant.directory.person, user_id) is None:
+    if not await run_in_threadpool(assistant.knows, user_id):
         return say.user_not_found().reply
     return user_id
 

@@ -2,7 +2,8 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
+from fastapi.requests import HTTPConnection
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -11,12 +12,15 @@ from dialogue.assistant import Assistant
 MAX_MESSAGE_CHARS = 1000
 MAX_PASSWORD_CHARS = 128
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# The largest key a database integer column holds; larger ids are refused as invalid.
+MAX_USER_ID = 2**63 - 1
+UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID)]
 
 router = APIRouter(tags=["assistant"])
 
 
 class AssistantRequest(BaseModel):
-    user_id: Annotated[int, Field(strict=True, ge=1, description="ID of the logged-in user")]
+    user_id: Annotated[UserId, Field(description="ID of the logged-in user")]
     message: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS),
@@ -45,8 +49,9 @@ class AssistantResponse(BaseModel):
     session_id: str | None = None
 
 
-def _assistant(request: Request) -> Assistant:
-    return request.app.state.assistant
+def _assistant(connection: HTTPConnection) -> Assistant:
+    """The app's Assistant, for HTTP and WebSocket routes alike."""
+    return connection.app.state.assistant
 
 
 AssistantDep = Annotated[Assistant, Depends(_assistant)]

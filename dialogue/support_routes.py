@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from dialogue.reply import DIALOGUE_ACT_REPLIES
-from dialogue.routes import MAX_MESSAGE_CHARS, MAX_PASSWORD_CHARS, AssistantDep
+from dialogue.routes import MAX_MESSAGE_CHARS, MAX_PASSWORD_CHARS, AssistantDep, UserId
 from dialogue.support import (
     ChatMessage,
     Conversation,
@@ -74,7 +74,7 @@ def _message_out(message: ChatMessage) -> MessageOut:
 
 
 class StartRequest(BaseModel):
-    user_id: Annotated[int, Field(strict=True, ge=1)]
+    user_id: UserId
     metadata: dict[str, Any] = {}
 
 
@@ -86,7 +86,7 @@ class StartResponse(BaseModel):
 
 @router.post("/chat/start", response_model=StartResponse)
 def start(body: StartRequest, assistant: AssistantDep, support: SupportDep) -> StartResponse:
-    if assistant.directory.person(body.user_id) is None:
+    if not assistant.knows(body.user_id):
         raise HTTPException(404, "User not found")
     conversation, greeting = support.start(body.user_id, DIALOGUE_ACT_REPLIES["greet"])
     return StartResponse(

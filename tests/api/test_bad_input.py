@@ -54,6 +54,7 @@ def test_malformed_json(unchanged: TestClient) -> None:
         ({"user_id": 1.5, "message": "Check my balance"}, "user_id"),
         ({"user_id": True, "message": "Check my balance"}, "user_id"),
         ({"user_id": 0, "message": "Check my balance"}, "user_id"),
+        ({"user_id": 2**63, "message": "Check my balance"}, "user_id"),
         ({"user_id": 1}, "message"),
         ({"user_id": 1, "message": 500}, "message"),
         ({"user_id": 1, "message": ""}, "message"),

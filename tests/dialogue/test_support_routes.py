@@ -169,6 +169,7 @@ def test_unknown_things_are_404(
     [
         ("post", "/chat/start", {"user_id": "1"}),
         ("post", "/chat/start", {}),
+        ("post", "/chat/start", {"user_id": 2**63}),
         ("post", "/chat/message", {"conversation_id": "x", "message": ""}),
         ("post", "/chat/message", {"conversation_id": "x", "message": "x" * 1001}),
         ("post", "/chat/message", {"conversation_id": "x", "message": "hi", "password": "x" * 129}),
