@@ -17,6 +17,12 @@ RELATION_WORDS = {
     "mom": ("mum", "mummy", "mommy", "mother", "ma", "amma", "maa"),
     "dad": ("father", "papa", "daddy", "pa", "appa"),
 }
+# Words an answer to "Who should I send it to?" may hold besides the name.
+NOT_A_NAME = frozenset(
+    "a actually and i i'm it it's its make me mean meant my no oh ok okay please send "
+    "sorry that the to uh um yes instead him her them is of for money rupees wait rather "
+    "hmm cancel stop don't dont not never nope nah thanks forget mind".split()
+)
 MIN_SIMILARITY = 0.6
 MIN_MARGIN = 0.15
 # Letters that sound alike in names as speech-to-text spells them.
@@ -49,6 +55,27 @@ def match_contact(spoken: str, contacts: list[ContactEntry]) -> ContactMatch | N
             if word in words and alias in by_alias:
                 return ContactMatch(by_alias[alias], sure=True)
     return _closest(name.split()[0], contacts)
+
+
+def name_words(heard: str | None) -> str | None:
+    """The words that may be a name ("actually", "it" and the like left out)."""
+    words = [word for word in (heard or "").split() if word not in NOT_A_NAME]
+    return " ".join(words) or None
+
+
+def name_in_answer(text: str, contacts: list[ContactEntry]) -> str | None:
+    """The name in an answer like "it's for mum": a contact's, else one or two words."""
+    words = (name_words(" ".join(re.findall(r"[a-z']+", text.lower()))) or "").split()
+    found = [word for word in words if match_contact(word, contacts)]
+    if found:
+        return found[0]
+    return " ".join(words) if 0 < len(words) <= 2 and not re.search(r"\d", text) else None
+
+
+def surely_a_contact(name: str | None, contacts: list[ContactEntry]) -> bool:
+    """A name that surely is one of the contacts ("ravi", "mum"), not just close to one."""
+    match = None if name is None else match_contact(name, contacts)
+    return match is not None and match.sure
 
 
 def _closest(word: str, contacts: list[ContactEntry]) -> ContactMatch | None:

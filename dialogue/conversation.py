@@ -6,7 +6,6 @@ transfer can be cancelled, and a question on another topic is answered by the as
 while the transfer waits. The state kept between turns never holds the password.
 """
 
-import re
 import time
 import uuid
 from decimal import Decimal
@@ -27,7 +26,7 @@ from banking import (
     rupees_to_paise,
 )
 from dialogue import reply as say
-from dialogue.contacts import match_contact
+from dialogue.contacts import match_contact, name_in_answer, name_words, surely_a_contact
 from dialogue.lockout import PasswordGuard
 from dialogue.reply import AssistantReply
 from nlu import NLUResult, negates, read_slots
@@ -39,12 +38,6 @@ CONVERSATION = "dialogue"
 CONVERSATION_CONFIDENCE = 1.0
 # Intents that leave the transfer waiting while the assistant answers them.
 TOPICS = ("check_balance", "transaction_history", "greet")
-# Words an answer to "Who should I send it to?" may hold besides the name.
-NOT_A_NAME = frozenset(
-    "a actually and i i'm it it's its make me mean meant my no oh ok okay please send "
-    "sorry that the to uh um yes instead him her them is of for money rupees wait rather "
-    "hmm cancel stop don't dont not never nope nah thanks forget mind".split()
-)
 
 
 class PendingTransfer(BaseModel):
@@ -137,10 +130,10 @@ class Conversation:
         waiting_for = self._awaiting(pending)
         if waiting_for == "amount" and read_slots(text)[0] is not None:
             return True
-        name = self._name_in(text)
+        name = name_in_answer(text, self.contacts)
         if waiting_for in ("receiver", "receiver_confirmation"):
             return name is not None and match_contact(name, self.contacts) is not None
-        return self._is_contact(name)
+        return surely_a_contact(name, self.contacts)
 
     def keep_alive(self) -> None:
         """The user is still there: the pending transfer waits another full period."""
@@ -222,29 +215,18 @@ class Conversation:
     ) -> tuple[Decimal | None, str | None]:
         """Amount (rupees) and receiver said in this turn, if any."""
         heard_amount, heard_receiver, _ = read_slots(text)
-        heard_receiver = _name_words(heard_receiver)
+        heard_receiver = name_words(heard_receiver)
         if meaning is not None and meaning.intent == "send_money":
             heard_amount = meaning.amount if meaning.amount is not None else heard_amount
             heard_receiver = meaning.receiver or heard_receiver
         answering = meaning is None or meaning.intent not in ("send_money", "deny", "cancel")
         if answering and heard_receiver is None:
-            named = self._name_in(text)
-            if waiting_for in ("receiver", "receiver_confirmation") or self._is_contact(named):
+            named = name_in_answer(text, self.contacts)
+            if waiting_for in ("receiver", "receiver_confirmation") or surely_a_contact(
+                named, self.contacts
+            ):
                 heard_receiver = named
         return heard_amount, heard_receiver
-
-    def _is_contact(self, name: str | None) -> bool:
-        """A name that surely is one of the contacts ("ravi", "mum"), not just close to one."""
-        match = None if name is None else match_contact(name, self.contacts)
-        return match is not None and match.sure
-
-    def _name_in(self, text: str) -> str | None:
-        """The name in an answer like "it's for mum": a contact's, else one or two words."""
-        words = (_name_words(" ".join(re.findall(r"[a-z']+", text.lower()))) or "").split()
-        found = [word for word in words if match_contact(word, self.contacts)]
-        if found:
-            return found[0]
-        return " ".join(words) if 0 < len(words) <= 2 and not re.search(r"\d", text) else None
 
     def _take_receiver(self, pending: PendingTransfer, spoken: str) -> bool:
         """Whether the name is one of the contacts, or sounds near enough to ask about."""
@@ -279,11 +261,9 @@ class Conversation:
     def _advance(
         self, pending: PendingTransfer, meaning: NLUResult | None, password: str | None
     ) -> AssistantReply:
-        if self._awaiting(pending) != "password":
-            return self._ask(pending, meaning)
-        if not password:
-            return self._ask(pending, meaning)
-        return self._execute(pending, meaning, password)
+        if self._awaiting(pending) == "password" and password:
+            return self._execute(pending, meaning, password)
+        return self._ask(pending, meaning)
 
     def _execute(
         self, pending: PendingTransfer, meaning: NLUResult | None, password: str
@@ -370,9 +350,3 @@ class Conversation:
     def _label(self, alias: str | None) -> str:
         contact = self._contact(alias)
         return contact.label if contact else str(alias)
-
-
-def _name_words(heard: str | None) -> str | None:
-    """The words that may be a name ("actually", "it" and the like left out)."""
-    words = [word for word in (heard or "").split() if word not in NOT_A_NAME]
-    return " ".join(words) or None
