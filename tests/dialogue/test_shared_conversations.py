@@ -5,6 +5,7 @@ import concurrent.futures
 from pathlib import Path
 
 import httpx
+import redis
 
 from tests.conftest import REDIS_URL, RULES_ONLY, free_port
 from tests.test_server import running_server, wait_for
@@ -69,3 +70,9 @@ def test_turns_on_two_servers_make_one_conversation_and_one_transfer(
         refused = turn(server_b, "send 1 to ravi", "password123")
         assert refused["reply"].startswith("Too many wrong passwords.")
         assert balance(server_a).startswith("Your current account balance is 9500 rupees.")
+
+    # What the servers kept in Redis: conversation states and counters, never a password.
+    stored = redis.Redis.from_url(REDIS_URL)
+    values = [stored.get(key) or b"" for key in stored.scan_iter(f"{redis_prefix}*")]
+    stored.close()
+    assert values and not any(b"password123" in value or b"guess" in value for value in values)
