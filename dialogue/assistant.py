@@ -245,6 +245,8 @@ class Assistant:
         limit = rupees_to_paise(self.settings.max_transfer_rupees)
         if amount > limit:
             return refuse(say.amount_too_large(limit))
+        if self.guard.locked(person.id):
+            return refuse(say.password_refused("locked", self.guard.settings.lock_s))
         if password is None:
             return self._transfer_reply(
                 meaning,

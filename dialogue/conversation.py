@@ -261,7 +261,13 @@ class Conversation:
     def _advance(
         self, pending: PendingTransfer, meaning: NLUResult | None, password: str | None
     ) -> AssistantReply:
-        if self._awaiting(pending) == "password" and password:
+        if self._awaiting(pending) != "password":
+            return self._ask(pending, meaning)
+        if self.guard.locked(self.person.id):
+            self.state.pending = None
+            text = say.password_refused("locked", self.guard.settings.lock_s)
+            return self._reply(text, meaning, success=False)
+        if password:
             return self._execute(pending, meaning, password)
         return self._ask(pending, meaning)
 

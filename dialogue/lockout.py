@@ -34,12 +34,16 @@ class PasswordGuard:
         self.directory = directory
         self.settings = settings
 
+    def locked(self, user_id: int) -> bool:
+        """Whether the user's transfers are locked: then no password is even asked for."""
+        return self.store.load(_lock_key(user_id)) is not None
+
     def check(self, user_id: int, password: str) -> Verdict:
         """Compare the password unless the user is locked out; count a wrong one.
 
         Raises SessionStoreUnavailable when the counters cannot be read or written.
         """
-        if self.store.load(_lock_key(user_id)) is not None:
+        if self.locked(user_id):
             return "locked"
         if self.directory.check_password(user_id, password):
             self.store.delete(_failures_key(user_id))

@@ -37,6 +37,12 @@ def test_the_sixth_password_in_the_window_is_refused_even_when_right(
         assert sixth["reply"].startswith("Too many wrong passwords.")
         assert sixth["data"]["success"] is False
         assert client.app.state.assistant.ledger.balance(1) == 1_000_000
+        # Locked users are told before they are asked for a password, in a conversation too.
+        asked = client.post("/assistant", json=TRANSFER).json()
+        assert asked["reply"].startswith("Too many wrong passwords.")
+        assert asked["data"]["require_password"] is False
+        turn = {**TRANSFER, "session_id": "later"}
+        assert client.post("/assistant", json=turn).json()["reply"].startswith("Too many")
         # The locked user can still read the balance, and another user is not affected.
         balance = client.post("/assistant", json={"user_id": 1, "message": "my balance"}).json()
         assert balance["reply"] == "Your current account balance is ₹10000"
