@@ -5,7 +5,6 @@ the second one carrying the password. With a session the turn is part of a conve
 (dialogue/conversation.py) whose state the session store keeps between turns.
 """
 
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -14,7 +13,6 @@ from banking import (
     AccountNotFound,
     Directory,
     InsufficientFunds,
-    InvalidAmount,
     Ledger,
     Person,
     rupees_number,
@@ -22,7 +20,13 @@ from banking import (
 )
 from dialogue import reply as say
 from dialogue.contacts import find_contact
-from dialogue.conversation import Conversation, ConversationState, TransferSettings
+from dialogue.conversation import (
+    Conversation,
+    ConversationState,
+    TransferSettings,
+    amount_refusal,
+    paise_or_none,
+)
 from dialogue.lockout import PasswordGuard
 from dialogue.reply import AssistantReply
 from dialogue.sessions import SessionStore, SessionStoreUnavailable
@@ -230,7 +234,7 @@ class Assistant:
             return self._transfer_reply(meaning, text, require_password=False, success=False)
 
         contacts = self.directory.contacts(person.id)
-        amount = None if meaning.amount is None else _paise_or_none(meaning.amount)
+        amount = None if meaning.amount is None else paise_or_none(meaning.amount)
         if meaning.receiver is None:
             return refuse(say.ask_recipient(amount, contacts))
         contact = find_contact(meaning.receiver, contacts)
@@ -238,13 +242,10 @@ class Assistant:
             return refuse(say.unknown_recipient(meaning.receiver, contacts))
         if meaning.amount is None:
             return refuse(say.ask_amount(contact.label))
-        if amount is None:
-            return refuse(say.AMOUNT_HAS_FRACTION_OF_PAISA)
-        if amount <= 0:
-            return refuse(say.AMOUNT_NOT_POSITIVE)
-        limit = rupees_to_paise(self.settings.max_transfer_rupees)
-        if amount > limit:
-            return refuse(say.amount_too_large(limit))
+        refusal = amount_refusal(amount, self.transfer_settings.max_transfer_paise)
+        if refusal is not None:
+            return refuse(refusal)
+        assert amount is not None  # amount_refusal refuses a fraction of a paisa
         if self.guard.locked(person.id):
             return refuse(say.password_refused("locked", self.guard.settings.lock_s))
         if password is None:
@@ -296,10 +297,3 @@ class Assistant:
             page="transfer" if success else None,
             data=data,
         )
-
-
-def _paise_or_none(amount: Decimal) -> int | None:
-    try:
-        return rupees_to_paise(amount)
-    except InvalidAmount:
-        return None

@@ -62,6 +62,25 @@ class TransferSettings(BaseModel):
     pending_ttl_s: float
 
 
+def paise_or_none(rupees: Decimal) -> int | None:
+    """The amount in paise; None when it has a fraction of a paisa."""
+    try:
+        return rupees_to_paise(rupees)
+    except InvalidAmount:
+        return None
+
+
+def amount_refusal(paise: int | None, max_paise: int) -> str | None:
+    """Why an amount (None: with a fraction of a paisa) cannot be sent; None if it can."""
+    if paise is None:
+        return say.AMOUNT_HAS_FRACTION_OF_PAISA
+    if paise <= 0:
+        return say.AMOUNT_NOT_POSITIVE
+    if paise > max_paise:
+        return say.amount_too_large(max_paise)
+    return None
+
+
 class Conversation:
     """One turn's view of the transfer being built; changes `state` in place."""
 
@@ -240,18 +259,9 @@ class Conversation:
         return match is not None
 
     def _take_amount(self, pending: PendingTransfer, rupees: Decimal) -> str | None:
-        try:
-            amount = rupees_to_paise(rupees)
-        except InvalidAmount:
-            amount = None
-        refusal = None
-        if amount is None:
-            refusal = say.AMOUNT_HAS_FRACTION_OF_PAISA
-        elif amount <= 0:
-            refusal = say.AMOUNT_NOT_POSITIVE
-        elif amount > self.settings.max_transfer_paise:
-            refusal = say.amount_too_large(self.settings.max_transfer_paise)
-        if refusal:
+        amount = paise_or_none(rupees)
+        refusal = amount_refusal(amount, self.settings.max_transfer_paise)
+        if refusal is not None:
             pending.amount = None
             return refusal
         if amount != pending.amount:
