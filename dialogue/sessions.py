@@ -7,6 +7,8 @@ several server processes continue each other's conversations and share the count
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import redis
@@ -95,6 +97,15 @@ class MemorySessionStore:
             del self._states[key]
 
 
+@contextmanager
+def _answering() -> Iterator[None]:
+    """Redis failing to answer, as the store's own error."""
+    try:
+        yield
+    except redis.RedisError as error:
+        raise SessionStoreUnavailable(str(error)) from error
+
+
 class RedisSessionStore:
     """Shared by every process that points at the same Redis; Redis expires the keys."""
 
@@ -106,32 +117,23 @@ class RedisSessionStore:
         )
 
     def load(self, key: str) -> str | None:
-        try:
+        with _answering():
             state = self._redis.get(self.key_prefix + key)
-        except redis.RedisError as error:
-            raise SessionStoreUnavailable(str(error)) from error
         return None if state is None else state.decode()
 
     def save(self, key: str, state: str, ttl_s: int | None = None) -> None:
-        try:
+        with _answering():
             self._redis.set(self.key_prefix + key, state, ex=ttl_s or self.ttl_s)
-        except redis.RedisError as error:
-            raise SessionStoreUnavailable(str(error)) from error
 
     def delete(self, key: str) -> None:
-        try:
+        with _answering():
             self._redis.delete(self.key_prefix + key)
-        except redis.RedisError as error:
-            raise SessionStoreUnavailable(str(error)) from error
 
     def increment(self, key: str, ttl_s: int) -> int:
-        try:
-            with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(self.key_prefix + key, 0, ex=ttl_s, nx=True)
-                pipe.incr(self.key_prefix + key)
-                return int(pipe.execute()[1])
-        except redis.RedisError as error:
-            raise SessionStoreUnavailable(str(error)) from error
+        with _answering(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.key_prefix + key, 0, ex=ttl_s, nx=True)
+            pipe.incr(self.key_prefix + key)
+            return int(pipe.execute()[1])
 
     def status(self) -> str:
         try:
