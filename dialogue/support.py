@@ -183,20 +183,22 @@ class SupportDesk:
 
     def ticket(self, ticket_id: str) -> Ticket:
         with Session(self.engine) as session:
-            found = session.exec(select(Ticket).where(Ticket.ticket_id == ticket_id)).first()
-        if found is None:
-            raise TicketNotFound(ticket_id)
-        return found
+            return self._ticket(session, ticket_id)
 
     def set_status(self, ticket_id: str, status: TicketStatus) -> Ticket:
         with Session(self.engine, expire_on_commit=False) as session:
-            ticket = session.exec(select(Ticket).where(Ticket.ticket_id == ticket_id)).first()
-            if ticket is None:
-                raise TicketNotFound(ticket_id)
+            ticket = self._ticket(session, ticket_id)
             ticket.status, ticket.updated_at = status, _now()
             session.add(ticket)
             session.commit()
             return ticket
+
+    @staticmethod
+    def _ticket(session: Session, ticket_id: str) -> Ticket:
+        found = session.exec(select(Ticket).where(Ticket.ticket_id == ticket_id)).first()
+        if found is None:
+            raise TicketNotFound(ticket_id)
+        return found
 
     @staticmethod
     def _new_ticket_id(session: Session) -> str:

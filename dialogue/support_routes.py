@@ -6,6 +6,8 @@ are open; they are meant for agents and will need the agent role then. An escala
 conversation still takes messages: the assistant keeps answering until an agent joins.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,7 +18,6 @@ from dialogue.reply import DIALOGUE_ACT_REPLIES
 from dialogue.routes import MAX_MESSAGE_CHARS, MAX_PASSWORD_CHARS, AssistantDep, UserId
 from dialogue.support import (
     ChatMessage,
-    Conversation,
     ConversationNotFound,
     SupportDesk,
     Ticket,
@@ -36,11 +37,15 @@ def _support(request: Request) -> SupportDesk:
 SupportDep = Annotated[SupportDesk, Depends(_support)]
 
 
-def _conversation(support: SupportDesk, conversation_id: str) -> Conversation:
+@contextmanager
+def _found() -> Iterator[None]:
+    """A conversation or ticket that does not exist, as seeds/003's 404."""
     try:
-        return support.conversation(conversation_id)
+        yield
     except ConversationNotFound as missing:
         raise HTTPException(404, "Conversation not found") from missing
+    except TicketNotFound as missing:
+        raise HTTPException(404, "Ticket not found") from missing
 
 
 def _upper(value: object) -> object:
@@ -112,7 +117,8 @@ class MessageResponse(BaseModel):
 @router.post("/chat/message", response_model=MessageResponse)
 def message(body: MessageRequest, assistant: AssistantDep, support: SupportDep) -> MessageResponse:
     """One message of the conversation; `password` confirms a transfer and is never stored."""
-    conversation = _conversation(support, body.conversation_id)
+    with _found():
+        conversation = support.conversation(body.conversation_id)
     answer = assistant.turn(
         conversation.user_id, body.message, body.password, session_id=conversation.id
     )
@@ -125,10 +131,8 @@ def message(body: MessageRequest, assistant: AssistantDep, support: SupportDep) 
 @router.get("/chat/{conversation_id}/messages", response_model=list[MessageOut])
 def messages(conversation_id: str, support: SupportDep) -> list[MessageOut]:
     """The stored history, oldest first (our addition to seeds/003)."""
-    try:
+    with _found():
         return [_message_out(stored) for stored in support.history(conversation_id)]
-    except ConversationNotFound as missing:
-        raise HTTPException(404, "Conversation not found") from missing
 
 
 class EscalateRequest(BaseModel):
@@ -148,12 +152,10 @@ class EscalateResponse(BaseModel):
 @router.post("/chat/escalate", response_model=EscalateResponse)
 def escalate(body: EscalateRequest, support: SupportDep) -> EscalateResponse:
     """Hand the conversation to a human agent; a second call returns the open ticket."""
-    try:
+    with _found():
         ticket = support.escalate(
             body.conversation_id, body.category, body.priority, body.description
         )
-    except ConversationNotFound as missing:
-        raise HTTPException(404, "Conversation not found") from missing
     return EscalateResponse(
         message="Conversation escalated to human agent",
         ticket_id=ticket.ticket_id,
@@ -203,16 +205,10 @@ def tickets(
     return [TicketSummary.model_validate(_ticket_fields(ticket)) for ticket in found]
 
 
-def _found(support: SupportDesk, ticket_id: str) -> Ticket:
-    try:
-        return support.ticket(ticket_id)
-    except TicketNotFound as missing:
-        raise HTTPException(404, "Ticket not found") from missing
-
-
 @router.get("/tickets/{ticket_id}", response_model=TicketDetails)
 def ticket(ticket_id: str, support: SupportDep) -> TicketDetails:
-    return TicketDetails.model_validate(_ticket_fields(_found(support, ticket_id)))
+    with _found():
+        return TicketDetails.model_validate(_ticket_fields(support.ticket(ticket_id)))
 
 
 class StatusRequest(BaseModel):
@@ -228,5 +224,6 @@ class StatusResponse(BaseModel):
 
 @router.patch("/tickets/{ticket_id}/status", response_model=StatusResponse)
 def set_status(ticket_id: str, body: StatusRequest, support: SupportDep) -> StatusResponse:
-    _found(support, ticket_id)
-    return StatusResponse.model_validate(support.set_status(ticket_id, body.status).model_dump())
+    with _found():
+        changed = support.set_status(ticket_id, body.status)
+    return StatusResponse.model_validate(changed.model_dump())
