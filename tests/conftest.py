@@ -26,6 +26,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 RULES_ONLY = {"BANKBOT_NLU__BACKENDS": "[rules]"}
+# The speech models take seconds to load: apps of tests that do not speak go without them.
+VOICE_OFF = {"BANKBOT_VOICE__ENABLED": "false"}
 
 
 def free_port() -> int:
@@ -39,9 +41,12 @@ def settings_for(database_url: str, **environ: str) -> Settings:
 
     Unless told otherwise the NLU is the rules stage alone: the contract's examples are all
     read by it, and each app would otherwise start its own Rasa and LLM
-    (tests/nlu/test_cascade.py runs the whole cascade).
+    (tests/nlu/test_cascade.py runs the whole cascade). The voice channel is off unless
+    asked for (BANKBOT_VOICE__ENABLED="true").
     """
-    return load_settings(environ={"DATABASE_URL": database_url, **RULES_ONLY, **environ})
+    return load_settings(
+        environ={"DATABASE_URL": database_url, **RULES_ONLY, **VOICE_OFF, **environ}
+    )
 
 
 @pytest.fixture

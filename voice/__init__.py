@@ -1,4 +1,33 @@
 """Audio in and out around Assistant.turn(): VAD, speech-to-text, text-to-speech, channels.
 
-Nothing here yet: the voice path is built on top of the dialogue layer in a later step.
+The public surface: `load_voice()` builds the shared `VoiceServices` from model files the
+composition root has located; `routes.router` serves WS /ws/voice and the widget.
 """
+
+from pathlib import Path
+
+from dialogue import Assistant
+from voice.session import VoiceServices, VoiceSession, VoiceSettings
+from voice.stt import SpeechToText
+from voice.tts import TextToSpeech
+
+
+def load_voice(
+    assistant: Assistant,
+    settings: VoiceSettings,
+    *,
+    stt_model: Path,
+    tts_voice: Path,
+    vad_model: Path,
+) -> VoiceServices:
+    """Load the speech models (a few seconds); `warm_up()` is left to the caller's thread."""
+    return VoiceServices(
+        assistant=assistant,
+        stt=SpeechToText(stt_model, settings.stt),
+        tts=TextToSpeech(tts_voice, settings.tts),
+        vad_model=vad_model,
+        settings=settings,
+    )
+
+
+__all__ = ["VoiceServices", "VoiceSession", "VoiceSettings", "load_voice"]

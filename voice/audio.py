@@ -1,0 +1,100 @@
+"""Audio formats at the edges: PCM16 bytes, float samples, resampling, μ-law, WAV files.
+
+Inside the voice path audio is a float32 NumPy array in [-1, 1]; on the wire it is PCM
+signed 16-bit little-endian mono (WebSocket, widget, microphone client) or G.711 μ-law
+(telephony).
+"""
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+PCM16_SCALE = 32768.0
+MULAW_BIAS = 0x84
+MULAW_CLIP = 32635
+
+
+class AudioFormatError(ValueError):
+    """Bytes that are not the audio format they claim to be."""
+
+
+def pcm16_to_float(frame: bytes) -> np.ndarray:
+    """Samples of a PCM16LE frame as float32 in [-1, 1); an odd byte count is refused."""
+    if len(frame) % 2:
+        raise AudioFormatError(f"a PCM16 frame has an even byte count, got {len(frame)}")
+    return np.frombuffer(frame, dtype="<i2").astype(np.float32) / PCM16_SCALE
+
+
+def float_to_pcm16(samples: np.ndarray) -> bytes:
+    """PCM16LE bytes, clipping anything outside [-1, 1] (NaN becomes silence)."""
+    clean = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    scaled = np.clip(clean * PCM16_SCALE, -PCM16_SCALE, PCM16_SCALE - 1)
+    return scaled.astype("<i2").tobytes()
+
+
+def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    """Band-limited resampling (libsoxr, high quality); the same array when rates match."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if from_hz == to_hz or samples.size == 0:
+        return samples
+    return soxr.resample(samples, from_hz, to_hz, quality="HQ").astype(np.float32)
+
+
+class StreamResampler:
+    """Resamples a stream chunk by chunk without clicks at the chunk joins."""
+
+    def __init__(self, from_hz: int, to_hz: int) -> None:
+        self.passthrough = from_hz == to_hz
+        self._stream = None if self.passthrough else soxr.ResampleStream(from_hz, to_hz, 1)
+
+    def push(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
+        samples = np.asarray(samples, dtype=np.float32)
+        if self._stream is None:
+            return samples
+        return self._stream.resample_chunk(samples, last=last).astype(np.float32)
+
+
+def mulaw_encode(samples: np.ndarray) -> bytes:
+    """G.711 μ-law bytes of float samples (the telephone codec: 8 bits per sample)."""
+    pcm = np.frombuffer(float_to_pcm16(samples), dtype="<i2").astype(np.int32)
+    sign = np.where(pcm < 0, 0x80, 0x00)
+    magnitude = np.minimum(np.abs(pcm), MULAW_CLIP) + MULAW_BIAS
+    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+
+
+def mulaw_decode(data: bytes) -> np.ndarray:
+    """Float samples of G.711 μ-law bytes."""
+    codes = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = (((mantissa << 3) + MULAW_BIAS) << exponent) - MULAW_BIAS
+    pcm = np.where(codes & 0x80, -magnitude, magnitude)
+    return pcm.astype(np.float32) / PCM16_SCALE
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float samples and the sample rate of a PCM16 WAV file (channels are averaged)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getsampwidth() != 2:
+                raise AudioFormatError(f"{path}: only 16-bit PCM WAV files are read")
+            channels, rate = wav.getnchannels(), wav.getframerate()
+            samples = pcm16_to_float(wav.readframes(wav.getnframes()))
+    except (wave.Error, EOFError) as error:
+        raise AudioFormatError(f"{path}: not a readable WAV file: {error}") from error
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1)
+    return samples, rate
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    """A mono PCM16 WAV file."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(float_to_pcm16(samples))

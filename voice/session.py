@@ -1,0 +1,286 @@
+"""One spoken conversation: audio in; transcripts, replies and speech out; barge-in.
+
+A `VoiceSession` knows nothing of WebSockets or telephones. A channel decodes its wire
+format to 16 kHz float samples, calls `hear()`, `password()`, `text()` and `end_of_speech()`,
+and carries what the session emits through its `VoiceOutput` (JSON-able events and PCM16
+audio). Each utterance becomes one `Assistant.turn()` of the session's conversation.
+
+Latency is what the user feels between the end of their speech and the first sound of the
+reply, so transcription starts as soon as the speaker pauses (`SpeechPaused`), before the
+silence hang-over has decided the utterance is over; when the speaker goes on, that early
+transcript is dropped.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from dialogue import Assistant, AssistantReply
+from voice.stt import SpeechToText, SttSettings, Transcript
+from voice.tts import TextToSpeech, TtsSettings
+from voice.vad import (
+    Endpointer,
+    EndpointEvent,
+    SileroVad,
+    SpeechPaused,
+    SpeechStarted,
+    UtteranceEnded,
+    VadSettings,
+)
+
+log = logging.getLogger(__name__)
+
+MASKED = "••••••"
+
+
+class VoiceOutput(Protocol):
+    """Where a session's output goes: the channel encodes it for its wire."""
+
+    async def event(self, message: dict[str, Any]) -> None: ...
+
+    async def audio(self, pcm16: bytes) -> None: ...
+
+
+class VoiceSettings(BaseModel):
+    """Values come from config.yaml (voice), which documents each key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+    stt_model: str
+    tts_voice: str
+    audio_chunk_ms: int
+    vad: VadSettings
+    stt: SttSettings
+    tts: TtsSettings
+
+
+@dataclass
+class VoiceServices:
+    """The loaded models and the assistant, shared by every session of the process."""
+
+    assistant: Assistant
+    stt: SpeechToText
+    tts: TextToSpeech
+    vad_model: Path
+    settings: VoiceSettings
+    warm: threading.Event = field(default_factory=threading.Event)
+
+    def warm_up(self) -> None:
+        """Run each model once (and fill the speech cache) so the first caller does not wait."""
+        self.stt.warm_up()
+        self.tts.warm_up()
+        self.warm.set()
+
+    def status(self) -> str:
+        return "ready" if self.warm.is_set() else "warming_up"
+
+
+@dataclass
+class _Utterance:
+    audio: np.ndarray
+    silence_ms: int
+    ended_at: float
+    early: "asyncio.Task[Transcript] | None"
+
+
+@dataclass
+class _Typed:
+    text: str
+
+
+@dataclass
+class _Password:
+    password: str
+
+
+class VoiceSession:
+    def __init__(
+        self,
+        services: VoiceServices,
+        user_id: int,
+        output: VoiceOutput,
+        session_id: str | None = None,
+    ) -> None:
+        self.services = services
+        self.user_id = user_id
+        self.output = output
+        self.session_id = session_id or f"voice-{uuid.uuid4().hex}"
+        self._endpointer = Endpointer(SileroVad(services.vad_model), services.settings.vad)
+        self._inbox: asyncio.Queue[_Utterance | _Typed | _Password] = asyncio.Queue()
+        self._early: tuple[int, asyncio.Task[Transcript]] | None = None
+        self._speaking: asyncio.Task[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._hints: list[str] = []
+
+    async def start(self) -> None:
+        assistant = self.services.assistant
+        self._hints = await asyncio.to_thread(assistant.contact_names, self.user_id)
+        self._worker = asyncio.create_task(self._work())
+        await self.output.event(
+            {
+                "type": "ready",
+                "sample_rate": 16000,
+                "format": "pcm_s16le",
+                "session_id": self.session_id,
+            }
+        )
+
+    async def close(self) -> None:
+        for task in (self._speaking, self._worker, self._early and self._early[1]):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def hear(self, samples: np.ndarray) -> None:
+        """16 kHz float samples from the caller's microphone."""
+        await self._handle(self._endpointer.feed(samples))
+
+    async def end_of_speech(self) -> None:
+        await self._handle(self._endpointer.finish())
+
+    async def password(self, password: str) -> None:
+        await self._inbox.put(_Password(password))
+
+    async def text(self, text: str) -> None:
+        await self._inbox.put(_Typed(text))
+
+    async def _handle(self, events: list[EndpointEvent]) -> None:
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                await self._barge_in()
+                await self.output.event({"type": "speech_start"})
+            elif isinstance(event, SpeechPaused):
+                transcribing = asyncio.to_thread(
+                    self.services.stt.transcribe, event.audio, self._hints
+                )
+                self._early = (event.audio.size, asyncio.ensure_future(transcribing))
+            elif isinstance(event, UtteranceEnded):
+                early = self._early_transcript_of(event.audio)
+                await self._inbox.put(
+                    _Utterance(event.audio, event.silence_ms, time.perf_counter(), early)
+                )
+            else:  # too short to be speech
+                self._early = None
+
+    def _early_transcript_of(self, audio: np.ndarray) -> "asyncio.Task[Transcript] | None":
+        """The early transcription if it heard exactly this audio (nobody spoke since)."""
+        early, self._early = self._early, None
+        return early[1] if early is not None and early[0] == audio.size else None
+
+    async def _barge_in(self) -> None:
+        """The user talks over the reply: stop sending it (the client stops playing it)."""
+        if self._speaking is not None and not self._speaking.done():
+            self._speaking.cancel()
+            await asyncio.wait([self._speaking])
+
+    async def _work(self) -> None:
+        while True:
+            item = await self._inbox.get()
+            try:
+                if isinstance(item, _Utterance):
+                    await self._utterance(item)
+                elif isinstance(item, _Typed):
+                    await self._answer(item.text, None, {}, time.perf_counter())
+                else:
+                    await self._answer("", item.password, {}, time.perf_counter())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("voice turn failed (user %s)", self.user_id)
+                await self.output.event(
+                    {"type": "error", "message": "Sorry, something went wrong with that turn."}
+                )
+
+    async def _utterance(self, utterance: _Utterance) -> None:
+        transcript = await (
+            utterance.early
+            or asyncio.to_thread(self.services.stt.transcribe, utterance.audio, self._hints)
+        )
+        timings = {
+            "endpoint_ms": utterance.silence_ms,
+            "stt_ms": _ms_since(utterance.ended_at),
+            "stt_compute_ms": round(transcript.wall_ms),
+        }
+        if not transcript.text:
+            log.info("voice: no words in %.2f s of audio", transcript.audio_s)
+            return
+        await self._answer(transcript.text, None, timings, utterance.ended_at, heard=True)
+
+    async def _answer(
+        self,
+        text: str,
+        password: str | None,
+        timings: dict[str, int],
+        since: float,
+        heard: bool = False,
+    ) -> None:
+        started = time.perf_counter()
+        reply: AssistantReply = await asyncio.to_thread(
+            self.services.assistant.turn, self.user_id, text, password, self.session_id
+        )
+        timings["assistant_ms"] = _ms_since(started)
+        if heard:
+            shown = MASKED if reply.message_was_secret else text
+            await self.output.event({"type": "transcript", "text": shown, "final": True})
+        await self._barge_in()
+        self._speaking = asyncio.create_task(self._speak(reply, timings, since))
+        await asyncio.wait([self._speaking])  # ends early on barge-in
+
+    async def _speak(self, reply: AssistantReply, timings: dict[str, int], since: float) -> None:
+        """The reply event once its first piece of speech is ready, then the audio."""
+        tts = self.services.tts
+        pieces = iter(tts.pieces(reply.reply))
+        synthesis_started = time.perf_counter()
+        first = await _next_piece(pieces)
+        timings["tts_first_ms"] = _ms_since(synthesis_started)
+        timings["total_ms"] = timings.get("endpoint_ms", 0) + _ms_since(since)
+        await self.output.event(
+            {"type": "reply", **reply.body(), "session_id": self.session_id, "timings": timings}
+        )
+        log.info("voice turn user=%s %s", self.user_id, _format_timings(timings))
+        await self.output.event(
+            {"type": "audio_start", "sample_rate": tts.sample_rate, "format": "pcm_s16le"}
+        )
+        chunk_bytes = 2 * tts.sample_rate * self.services.settings.audio_chunk_ms // 1000
+        interrupted = True
+        try:
+            piece = first
+            while piece is not None:
+                for start in range(0, len(piece), chunk_bytes):
+                    await self.output.audio(piece[start : start + chunk_bytes])
+                piece = await _next_piece(pieces)
+            interrupted = False
+        finally:
+            await asyncio.shield(
+                _quietly(self.output.event({"type": "audio_end", "interrupted": interrupted}))
+            )
+
+
+async def _next_piece(pieces: Any) -> bytes | None:
+    return await asyncio.to_thread(next, pieces, None)
+
+
+async def _quietly(sending: Awaitable[None]) -> None:
+    """Send if the channel is still there; a closed channel has nobody left to tell."""
+    with contextlib.suppress(Exception):
+        await sending
+
+
+def _ms_since(start: float) -> int:
+    return round((time.perf_counter() - start) * 1000)
+
+
+def _format_timings(timings: dict[str, int]) -> str:
+    return " ".join(f"{name}={value}" for name, value in timings.items())

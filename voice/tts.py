@@ -1,0 +1,105 @@
+"""Text-to-speech with piper: a reply is spoken piece by piece, the first piece first.
+
+The first audio byte is what the user waits for, so a reply is cut into sentences, and a
+sentence that starts with words before an amount ("Your current account balance is | 500
+rupees.") is cut there: the fixed opening of a frequent reply is synthesised once and then
+comes from the cache while the rest is still being synthesised.
+"""
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+from piper import PiperVoice, SynthesisConfig
+from piper.config import PiperConfig
+from pydantic import BaseModel, ConfigDict
+
+from voice.audio import float_to_pcm16
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+FIRST_NUMBER = re.compile(r"\s(?=\d)")
+MIN_OPENING_WORDS = 3
+
+
+class TtsSettings(BaseModel):
+    """Values come from config.yaml (voice.tts), which documents each key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_threads: int
+    length_scale: float
+    cache_size: int
+    prewarm: list[str]
+
+
+def speech_pieces(text: str) -> list[str]:
+    """Sentences, with a sentence's wording before its first number as a piece of its own."""
+    pieces: list[str] = []
+    for sentence in SENTENCE_END.split(text.strip()):
+        opening, _, rest = _split_at_number(sentence)
+        if rest and len(opening.split()) >= MIN_OPENING_WORDS:
+            pieces += [opening, rest]
+        elif sentence:
+            pieces.append(sentence)
+    return pieces
+
+
+def _split_at_number(sentence: str) -> tuple[str, str, str]:
+    match = FIRST_NUMBER.search(sentence)
+    if match is None:
+        return sentence, "", ""
+    return sentence[: match.start()], " ", sentence[match.end() :]
+
+
+class TextToSpeech:
+    """One piper voice; synthesis runs one piece at a time (callers use a worker thread)."""
+
+    def __init__(self, voice_path: Path, settings: TtsSettings) -> None:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = settings.cpu_threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        config = PiperConfig.from_dict(json.loads(Path(f"{voice_path}.json").read_text()))
+        session = onnxruntime.InferenceSession(
+            str(voice_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._voice = PiperVoice(session=session, config=config)
+        self._synthesis = SynthesisConfig(length_scale=settings.length_scale)
+        self._settings = settings
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.sample_rate: int = config.sample_rate
+
+    def warm_up(self) -> None:
+        """Load the phonemiser and fill the cache with the frequent openings."""
+        for text in self._settings.prewarm:
+            self.synthesize(text)
+
+    def pieces(self, text: str) -> Iterator[bytes]:
+        """PCM16 audio of the text, one piece (sentence or opening) at a time."""
+        for piece in speech_pieces(text):
+            audio = self.synthesize(piece)
+            if audio:
+                yield audio
+
+    def synthesize(self, piece: str) -> bytes:
+        """PCM16 audio of one piece of text, from the cache when it was said before."""
+        with self._lock:
+            cached = self._cache.get(piece)
+            if cached is not None:
+                self._cache.move_to_end(piece)
+                return cached
+            chunks = [
+                chunk.audio_float_array
+                for chunk in self._voice.synthesize(piece, syn_config=self._synthesis)
+            ]
+            audio = float_to_pcm16(np.concatenate(chunks)) if chunks else b""
+            self._cache[piece] = audio
+            if len(self._cache) > self._settings.cache_size:
+                self._cache.popitem(last=False)
+            return audio
