@@ -12,8 +12,9 @@ import numpy as np
 import soxr
 
 PCM16_SCALE = 32768.0
-MULAW_BIAS = 0x84
-MULAW_CLIP = 32635
+MULAW_BIAS = 33  # on 14-bit magnitudes
+MULAW_CLIP = 8159
+DECODE_BIAS = 0x84  # the same bias on 16-bit samples
 
 
 class AudioFormatError(ValueError):
@@ -57,13 +58,18 @@ class StreamResampler:
 
 
 def mulaw_encode(samples: np.ndarray) -> bytes:
-    """G.711 μ-law bytes of float samples (the telephone codec: 8 bits per sample)."""
-    pcm = np.frombuffer(float_to_pcm16(samples), dtype="<i2").astype(np.int32)
-    sign = np.where(pcm < 0, 0x80, 0x00)
-    magnitude = np.minimum(np.abs(pcm), MULAW_CLIP) + MULAW_BIAS
-    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+    """G.711 μ-law bytes of float samples (the telephone codec: 8 bits per sample).
+
+    As ITU-T G.711's reference coder: on 14-bit magnitudes, bias 33, eight segments.
+    """
+    pcm14 = np.frombuffer(float_to_pcm16(samples), dtype="<i2").astype(np.int32) >> 2
+    negative = pcm14 < 0
+    mask = np.where(negative, 0x7F, 0xFF)
+    magnitude = np.minimum(np.where(negative, -pcm14, pcm14), MULAW_CLIP) + MULAW_BIAS
+    segment = np.floor(np.log2(magnitude)).astype(np.int32) - 5
+    code = (np.minimum(segment, 7) << 4) | ((magnitude >> (segment + 1)) & 0x0F)
+    code = np.where(segment >= 8, 0x7F, code)
+    return ((code ^ mask) & 0xFF).astype(np.uint8).tobytes()
 
 
 def mulaw_decode(data: bytes) -> np.ndarray:
@@ -71,7 +77,7 @@ def mulaw_decode(data: bytes) -> np.ndarray:
     codes = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
     exponent = (codes >> 4) & 0x07
     mantissa = codes & 0x0F
-    magnitude = (((mantissa << 3) + MULAW_BIAS) << exponent) - MULAW_BIAS
+    magnitude = (((mantissa << 3) + DECODE_BIAS) << exponent) - DECODE_BIAS
     pcm = np.where(codes & 0x80, -magnitude, magnitude)
     return pcm.astype(np.float32) / PCM16_SCALE
 

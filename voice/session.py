@@ -60,6 +60,7 @@ class VoiceSettings(BaseModel):
     stt_model: str
     tts_voice: str
     audio_chunk_ms: int
+    playback_lead_ms: int
     vad: VadSettings
     stt: SttSettings
     tts: TtsSettings
@@ -254,12 +255,21 @@ class VoiceSession:
             {"type": "audio_start", "sample_rate": tts.sample_rate, "format": "pcm_s16le"}
         )
         chunk_bytes = 2 * tts.sample_rate * self.services.settings.audio_chunk_ms // 1000
+        lead_s = self.services.settings.playback_lead_ms / 1000
+        playing_since, sent_s = time.perf_counter(), 0.0
         interrupted = True
         try:
             piece = first
             while piece is not None:
                 for start in range(0, len(piece), chunk_bytes):
-                    await self.output.audio(piece[start : start + chunk_bytes])
+                    # Keep only `lead_s` ahead of the listener, so that a barge-in stops
+                    # the reply where they are, as a phone line needs anyway.
+                    ahead = sent_s - (time.perf_counter() - playing_since)
+                    if ahead > lead_s:
+                        await asyncio.sleep(ahead - lead_s)
+                    chunk = piece[start : start + chunk_bytes]
+                    await self.output.audio(chunk)
+                    sent_s += len(chunk) / 2 / tts.sample_rate
                 piece = await _next_piece(pieces)
             interrupted = False
         finally:

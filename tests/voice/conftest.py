@@ -1,0 +1,44 @@
+"""A real server with the voice channel on, listening on a real socket, shared by a module."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from server import create_app
+from tests.conftest import free_port, settings_for
+
+
+@dataclass
+class VoiceServer:
+    app: FastAPI
+    base_url: str
+
+    def socket_url(self, user_id: int | str = 1) -> str:
+        return f"{self.base_url.replace('http', 'ws', 1)}/ws/voice?user_id={user_id}"
+
+    def balance(self, user_id: int) -> int:
+        """The user's balance in paise, read from the ledger."""
+        return self.app.state.assistant.ledger.balance(user_id)
+
+
+@pytest.fixture(scope="module")
+def voice_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
+    database = tmp_path_factory.mktemp("voice") / "bank.db"
+    app = create_app(settings_for(f"sqlite:///{database}", BANKBOT_VOICE__ENABLED="true"))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (server.started and app.state.voice.warm.is_set()):
+        assert time.monotonic() < deadline, "the voice server did not start in 60 s"
+        time.sleep(0.1)
+    yield VoiceServer(app, f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=20)
