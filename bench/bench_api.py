@@ -37,8 +37,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(port: int, database: Path, redis_url: str | None) -> subprocess.Popen:
+def start_server(
+    port: int, database: Path, redis_url: str | None, settings: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """`server.py` on this port and SQLite file, with BANKBOT_* `settings`, once healthy."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "BANKBOT_LOG_LEVEL": "warning"}
+    env |= settings or {}
     if redis_url:
         env |= {"REDIS_URL": redis_url, "BANKBOT_SESSIONS__KEY_PREFIX": f"bench:{uuid.uuid4()}:"}
     process = subprocess.Popen(

@@ -1,5 +1,6 @@
 """WS /ws/voice over a real socket, with real speech models and spoken WAV files."""
 
+import httpx
 import numpy as np
 import pytest
 
@@ -131,3 +132,27 @@ def test_unknown_user_is_refused_with_1008(voice_server: VoiceServer) -> None:
             client.socket.recv(timeout=5)
     assert error["message"] == "User not found. Please log in again."
     assert getattr(closed.value, "rcvd", None) is not None and closed.value.rcvd.code == 1008
+
+
+def test_a_dropped_socket_mid_reply_loses_nothing(voice_server: VoiceServer) -> None:
+    before = voice_server.balance(1)
+    with VoiceClient(voice_server.socket_url()) as client:
+        client.until("ready")
+        client.send({"type": "text", "text": "show my last ten transactions"})
+        client.until("audio_start")
+    with VoiceClient(voice_server.socket_url()) as client:  # the server carries on
+        client.until("ready")
+        client.send({"type": "text", "text": "check my balance"})
+        reply = client.until("reply")
+    assert reply["data"]["balance"] * 100 == before == voice_server.balance(1)
+
+
+def test_health_says_when_the_voice_models_are_still_warming_up(voice_server: VoiceServer) -> None:
+    health = httpx.get(f"{voice_server.base_url}/health").json()
+    assert health.get("degraded", {}).get("voice") is None
+    voice_server.app.state.voice.warm.clear()
+    try:
+        health = httpx.get(f"{voice_server.base_url}/health").json()
+    finally:
+        voice_server.app.state.voice.warm.set()
+    assert health["degraded"]["voice"] == "warming_up"

@@ -1,0 +1,189 @@
+"""The voice path as a user feels it: spoken commands streamed in real time through /ws/voice.
+
+Starts `server.py` (default settings: whole NLU cascade, whisper tiny.en, piper) on a fresh
+SQLite database, waits until it is healthy, then streams each command of
+tests/voice/spoken_commands.yaml (espeak-ng voices, not the assistant's) over its own
+connection in frames paced like a microphone, and reports:
+
+- end of speech → first reply audio byte (p50, p95): from the moment the last audible
+  sample of the command would have left the speaker's mouth to the first binary frame of
+  the reply;
+- each stage's share, from the reply's `timings` (hang-over, transcription still running
+  after the end was decided, assistant turn, first piece of speech);
+- word error rate of the transcripts, and intent accuracy: the intent the server's NLU
+  (POST /test-nlu) reads from the transcript against the command's intent. Bare answers
+  ("Ravi", "five hundred") are spoken after a typed opening that asks for them and count
+  as right when the reply carries the slot on.
+
+Prints figures; never fails on timing.
+
+    .venv/bin/python bench/bench_voice.py [--frame-ms 40] [--repeat 1] [--rules-only]
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from bench_api import free_port, start_server  # noqa: E402
+
+from tests.voice.spoken import SpokenCommand, load_commands, word_error_rate, words  # noqa: E402
+from voice.audio import float_to_pcm16, read_wav, resample  # noqa: E402
+
+RATE = 16_000
+AUDIBLE = 0.01
+STAGES = ("endpoint_ms", "stt_ms", "assistant_ms", "tts_first_ms")
+
+
+@dataclass
+class Result:
+    command: SpokenCommand
+    transcript: str = ""
+    reply: str = ""
+    latency_ms: float | None = None
+    timings: dict[str, int] = field(default_factory=dict)
+    intent: str | None = None
+    right: bool = False
+
+
+def opening_for(command: SpokenCommand) -> str:
+    """A typed turn after which the bare answer is what the assistant asked for."""
+    return "send 500 rupees" if command.receiver else "I want to send money to Ravi"
+
+
+async def stream(url: str, command: SpokenCommand, frame_ms: int) -> Result:
+    samples, rate = read_wav(command.wav())
+    samples = resample(samples, rate, RATE)
+    audible = np.nonzero(np.abs(samples) > AUDIBLE)[0]
+    speech_end_s = (audible[-1] + 1) / RATE if audible.size else 0.0
+    audio = np.concatenate([samples, np.zeros(2 * RATE, dtype=np.float32)])
+    pcm, step = float_to_pcm16(audio), 2 * RATE * frame_ms // 1000
+    result = Result(command)
+    async with websockets.connect(url, max_size=None) as socket:
+        await _until(socket, "ready")
+        if command.answer:
+            await socket.send(json.dumps({"type": "text", "text": opening_for(command)}))
+            await _until(socket, "audio_end")
+        started = time.perf_counter()
+        sender = asyncio.create_task(_send_paced(socket, pcm, step, frame_ms, started))
+        async for frame in socket:
+            if isinstance(frame, bytes):
+                if result.latency_ms is None:
+                    result.latency_ms = (time.perf_counter() - started - speech_end_s) * 1000
+                continue
+            event = json.loads(frame)
+            if event["type"] == "transcript":
+                result.transcript = event["text"]
+            elif event["type"] == "reply":
+                result.reply, result.timings = event["reply"], event["timings"]
+            elif event["type"] == "audio_end":
+                break
+        sender.cancel()
+    return result
+
+
+async def _send_paced(socket, pcm: bytes, step: int, frame_ms: int, started: float) -> None:
+    """Each frame leaves when a microphone would have finished recording it."""
+    for index, start in enumerate(range(0, len(pcm), step)):
+        due = started + (index + 1) * frame_ms / 1000
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        await socket.send(pcm[start : start + step])
+
+
+async def _until(socket, kind: str) -> None:
+    async for frame in socket:
+        if isinstance(frame, str) and json.loads(frame)["type"] == kind:
+            return
+
+
+def judge(result: Result, base: str) -> None:
+    command = result.command
+    if command.answer:
+        slot = command.receiver.title() if command.receiver else f"{command.amount:.0f} rupees"
+        result.right = slot in result.reply
+        return
+    if result.transcript:
+        parsed = httpx.post(f"{base}/test-nlu", json={"message": result.transcript}).json()
+        result.intent = parsed["result"]["intent"]
+    else:
+        result.intent = "unknown"
+    result.right = result.intent == command.intent
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def report(results: list[Result]) -> None:
+    print(f"{'':2} {'ms':>6}  {'said':42} {'heard':42} intent")
+    for r in results:
+        mark = "ok" if r.right else "XX"
+        latency = f"{r.latency_ms:6.0f}" if r.latency_ms is not None else "     -"
+        got = "(slot)" if r.command.answer else r.intent
+        print(f"{mark:2} {latency}  {r.command.text[:42]:42} {r.transcript[:42]:42} {got}")
+    latencies = [r.latency_ms for r in results if r.latency_ms is not None]
+    print(f"\ncommands: {len(results)}, answered with audio: {len(latencies)}")
+    if latencies:
+        p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+        print(f"end of speech → first reply audio: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+    timed = [r.timings for r in results if r.timings]
+    for stage in STAGES:
+        values = [t.get(stage, 0) for t in timed]
+        if values:
+            print(f"  {stage:13} median {statistics.median(values):6.0f} ms")
+    pairs = [(r.command.text, r.transcript) for r in results]
+    print(f"word error rate: {100 * word_error_rate(pairs):.1f}%")
+    intents = [r for r in results if not r.command.answer]
+    answers = [r for r in results if r.command.answer]
+    print(
+        f"intent accuracy: {sum(r.right for r in intents)}/{len(intents)} "
+        f"({100 * sum(r.right for r in intents) / max(1, len(intents)):.1f}%); "
+        f"bare answers taken: {sum(r.right for r in answers)}/{len(answers)}"
+    )
+    exact = sum(words(r.command.text) == words(r.transcript) for r in results)
+    print(f"transcripts word for word: {exact}/{len(results)}")
+
+
+async def run(base: str, frame_ms: int, repeat: int) -> list[Result]:
+    url = base.replace("http", "ws", 1) + "/ws/voice?user_id=1"
+    results = []
+    for _ in range(repeat):
+        for command in load_commands():
+            result = await stream(url, command, frame_ms)
+            await asyncio.to_thread(judge, result, base)
+            results.append(result)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frame-ms", type=int, default=40, help="client frame length")
+    parser.add_argument("--repeat", type=int, default=1, help="times through the set")
+    parser.add_argument("--rules-only", action="store_true", help="NLU by the rules alone")
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = {"BANKBOT_NLU__BACKENDS": "[rules]"} if args.rules_only else {}
+        server = start_server(port, Path(tmp) / "bench.db", None, extra)
+        try:
+            report(asyncio.run(run(f"http://127.0.0.1:{port}", args.frame_ms, args.repeat)))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
