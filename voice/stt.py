@@ -10,8 +10,10 @@ Whisper never saw such short windows in training and tends to start its sentence
 at the end of one ("What can you do? What can you do? What can…"). Three guards: the
 decoder runs with timestamps, so it can end a segment, and with none past the window's
 end; the answer is cut where it starts repeating itself to the end; and the token limit
-follows the clip's length. An answer that runs into that limit without such a loop is
-redone on the full 30-second window (the "full" path).
+follows the clip's length. An answer that runs into that limit without such a loop,
+stutters ("Lin, Ma, Ma, Ma, Lin.") or reads out the prompt's contact names is redone on
+the full 30-second window (the "full" path); if that answer is no better, there is no
+text.
 
 No text from silence or noise: a clip with no loud moment is not decoded at all; a
 decoded one is dropped when the model says it heard no speech and is unsure of its
@@ -46,6 +48,9 @@ MAX_AUDIO_S = 30.0
 # plus a few for punctuation and timestamps: an answer longer than this has looped.
 TOKENS_PER_S = 8
 EXTRA_TOKENS = 8
+# More contact names than this in one answer: the decoder is reading the prompt's list
+# ("Mom, Mom, Mike, Jane, John"), not the speaker, who names one receiver.
+MAX_NAMES = 2
 # What Whisper says to silence, noise or music: phrases from its subtitle training data.
 INVENTED_PHRASES = frozenset(
     {"you", "thank you", "thanks for watching", "thank you for watching", "bye", "so", "oh"}
@@ -92,7 +97,8 @@ class _Decoded:
     text: str
     no_speech_prob: float
     avg_logprob: float
-    broken: bool  # ran into the token limit without a loop to cut
+    # Ran into the token limit without a loop to cut, or read out the contact list.
+    broken: bool
 
 
 class SpeechToText:
@@ -180,11 +186,15 @@ class SpeechToText:
         )[0]
         tokens = result.sequences_ids[0]
         text, looped = _without_loop(self._tokenizer.decode(tokens))
+        heard = _plain(text).split()
+        names = {_plain(name) for name in hints} & set(heard)
         return _Decoded(
             text=text,
             no_speech_prob=result.no_speech_prob,
             avg_logprob=result.scores[0] if tokens else 0.0,
-            broken=len(tokens) >= max_tokens and not looped,
+            broken=(len(tokens) >= max_tokens and not looped)
+            or len(names) > MAX_NAMES
+            or _stutters(heard),
         )
 
     def _features(self, audio: np.ndarray, full: bool) -> np.ndarray:
@@ -212,6 +222,8 @@ class SpeechToText:
         return [*previous, *tokenizer.sot_sequence]
 
     def _accepted_text(self, decoded: _Decoded) -> str:
+        if decoded.broken:  # even on the full window: better asked again than misheard
+            return ""
         unsure = decoded.avg_logprob < self.settings.min_avg_logprob
         if decoded.no_speech_prob > self.settings.no_speech_threshold and unsure:
             return ""
@@ -262,6 +274,16 @@ def _without_loop(text: str) -> tuple[str, bool]:
             if whole == expected[:-1] and expected[-1].startswith(last):
                 return " ".join(spoken[:start]).rstrip(",;:-"), True
     return text.strip(), False
+
+
+def _stutters(words: list[str], longest: int = 3, times: int = 3) -> bool:
+    """Whether a run of up to `longest` words comes `times` times in a row ("Ma, Ma, Ma")."""
+    for size in range(1, longest + 1):
+        for start in range(len(words) - size * times + 1):
+            run = words[start : start + size]
+            if all(words[start + k * size : start + (k + 1) * size] == run for k in range(times)):
+                return True
+    return False
 
 
 def _plain(text: str) -> str:

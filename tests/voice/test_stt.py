@@ -20,7 +20,7 @@ from tests.voice.spoken import (
     words,
 )
 from voice.audio import read_wav
-from voice.stt import SpeechToText, SttSettings
+from voice.stt import SpeechToText, SttSettings, _without_loop
 
 SAMPLE_RATE = 16000
 CONTACTS = ("Ravi", "Jane", "John", "Mom", "Mike")  # demo user 1's contact names
@@ -84,6 +84,22 @@ def test_no_transcript_runs_on_past_what_was_said(heard: dict[str, str]) -> None
     """Short windows make Whisper start its sentence again and again; that must not show."""
     for text, hypothesis in heard.items():
         assert len(words(hypothesis)) <= 2 * len(words(text)) + 1, (text, hypothesis)
+
+
+@pytest.mark.parametrize(
+    ("decoded", "kept"),
+    [
+        # Answers like those tiny.en gave with a 1-s pad and no timestamps.
+        ("What can you do? What can you do? What can you", "What can you do?"),
+        ("500 500 500 500 500 500", "500"),
+        ("Ravi, Ravi, Ravi, Ravi, Ravi, R", "Ravi"),
+        ("Give mom two hundred Give mom two hundred Give", "Give mom two hundred"),
+        ("no, no, send it", "no, no, send it"),
+        ("send 500 to ravi and 500 to jane", "send 500 to ravi and 500 to jane"),
+    ],
+)
+def test_an_answer_that_starts_over_is_cut_where_it_repeats(decoded: str, kept: str) -> None:
+    assert _without_loop(decoded)[0] == kept
 
 
 def test_banking_commands_keep_their_amounts_and_names(
