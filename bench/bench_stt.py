@@ -31,7 +31,7 @@ from tests.voice.spoken import SpokenCommand, load_commands, word_error_rate, wo
 from voice.stt import SAMPLE_RATE, SpeechToText, SttSettings  # noqa: E402
 
 CONTACTS = ("Ravi", "Jane", "John", "Mom", "Mike")
-PROMPT = "Check my balance. Show my last 5 transactions. Send 500 rupees to Ravi."
+VOCABULARY = ["Check my balance", "Show my last 5 transactions", "Send 500 rupees to Ravi"]
 TWO_SECONDS = 2.5  # clips up to this long (words plus silence) count as 2-s commands
 
 
@@ -90,7 +90,7 @@ def main() -> None:
         min_level_dbfs=-45.0,
         no_speech_threshold=0.6,
         min_avg_logprob=-0.5,
-        prompt=PROMPT,
+        vocabulary=VOCABULARY,
     )
     stt = SpeechToText(model_dir, settings)
     stt.warm_up()

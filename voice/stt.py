@@ -76,9 +76,10 @@ class SttSettings(BaseModel):
     # words' average log-probability is at least `min_avg_logprob` (a confident reading).
     no_speech_threshold: float = Field(ge=0.0, le=1.0)
     min_avg_logprob: float = Field(le=0.0)
-    # Text the decoder reads as if it had just been said: banking words in the style
-    # wanted (digits for amounts). The user's contact names follow it, per call.
-    prompt: str
+    # Words and phrases recognition is biased toward, shown to the decoder as sentences
+    # just said, in the style wanted ("Send 500 rupees to Ravi": digits for amounts).
+    # The user's contact names follow them, per call.
+    vocabulary: list[str]
 
 
 @dataclass(frozen=True)
@@ -208,12 +209,11 @@ class SpeechToText:
         return np.pad(features, ((0, 0), (0, length - features.shape[1])))
 
     def prompt_text(self, hints: Sequence[str] = ()) -> str:
-        """What the decoder is shown as the previous speech: the configured prompt and
-        the names in `hints`."""
+        """What the decoder is shown as the previous speech: the vocabulary, one sentence
+        each, and the names in `hints`."""
+        phrases = [f"{phrase.strip().rstrip('.')}." for phrase in self.settings.vocabulary]
         names = ", ".join(name.strip() for name in hints if name.strip())
-        return " ".join(
-            filter(None, [self.settings.prompt.strip(), names and f"Contacts: {names}."])
-        )
+        return " ".join([*phrases, *([f"Contacts: {names}."] if names else [])])
 
     def _prompt(self, hints: Sequence[str]) -> list[int]:
         """<|startofprev|> and the prompt text, then the start of the transcript."""
