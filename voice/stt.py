@@ -52,9 +52,9 @@ EXTRA_TOKENS = 8
 # ("Mom, Mom, Mike, Jane, John"), not the speaker, who names one receiver.
 MAX_NAMES = 2
 # What Whisper says to silence, noise or music: phrases from its subtitle training data.
-INVENTED_PHRASES = frozenset(
-    {"you", "thank you", "thanks for watching", "thank you for watching", "bye", "so", "oh"}
-)
+# Not "Thank you." or "Bye.": here they end a conversation (whisper-base, unsure, heard
+# an espeak "goodbye" as "Bye.").
+INVENTED_PHRASES = frozenset({"you", "thanks for watching", "thank you for watching", "so", "oh"})
 
 Route = Literal["short", "full", "silent"]
 
