@@ -160,8 +160,8 @@ class VoiceSession:
     async def _handle(self, events: list[EndpointEvent]) -> None:
         for event in events:
             if isinstance(event, SpeechStarted):
+                await self.output.event({"type": "speech_start"})  # the client stops playing
                 await self._barge_in()
-                await self.output.event({"type": "speech_start"})
             elif isinstance(event, SpeechPaused):
                 transcribing = asyncio.to_thread(
                     self.services.stt.transcribe, event.audio, self._hints

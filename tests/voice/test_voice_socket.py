@@ -45,7 +45,7 @@ def test_spoken_balance_question_gets_transcript_reply_and_speech(
 def test_transfer_by_voice_with_the_password_message_moves_money_once(
     voice_server: VoiceServer,
 ) -> None:
-    before = voice_server.balance(1), voice_server.balance(2)
+    before = voice_server.balance(1), voice_server.balance(3)  # Ravi is user 3
     with VoiceClient(voice_server.socket_url()) as client:
         client.until("ready")
         client.say(spoken("send five hundred rupees to Ravi"))
@@ -61,7 +61,7 @@ def test_transfer_by_voice_with_the_password_message_moves_money_once(
     assert done["reply"].startswith("Successfully transferred 500 rupees to Ravi.")
     assert again["data"]["require_password"] is False
     assert voice_server.balance(1) == before[0] - 500_00
-    assert voice_server.balance(2) == before[1] + 500_00
+    assert voice_server.balance(3) == before[1] + 500_00
     assert PASSWORD not in str(client.events)
 
 
