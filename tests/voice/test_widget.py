@@ -1,0 +1,171 @@
+"""The browser voice widget in real headless Chromium (Debian's), its microphone a WAV file.
+
+Chromium plays `--use-file-for-fake-audio-capture` in a loop as the microphone; each file
+is padded with long silence so that one pass is one utterance and the reply is heard out
+before the words come round again. The browser's own processing (noise suppression,
+automatic gain) is still settling during the first pass, which whisper tiny.en sometimes
+mishears ("Kirk my balance"): the tests wait for the answer over a few passes, as a person
+would repeat themselves.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+
+from tests.voice.conftest import VoiceServer
+from tests.voice.spoken import spoken_wav
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own download is never used
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",  # grants the microphone without asking
+    "--use-fake-device-for-media-stream",
+]
+PASSWORD = "password123"  # every demo user's (data/demo_users.yaml)
+TRANSFER = "send five hundred rupees to mom"
+SPEED = 130  # espeak-ng words a minute: clear enough for whisper tiny.en
+SILENCE_S = (1.0, 7.0)  # before and after the words in a microphone file
+
+
+@contextmanager
+def browser_page(microphone: Path | None = None) -> Iterator[tuple[Page, list[str]]]:
+    """A page in headless Chromium and the console errors and page errors it logs."""
+    flags = [*CHROMIUM_FLAGS]
+    if microphone is not None:
+        flags.append(f"--use-file-for-fake-audio-capture={microphone}")
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        page = browser.new_page()
+
+        def console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                problems.append(f"console: {message.text}")
+
+        page.on("console", console)
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        try:
+            yield page, problems
+        finally:
+            browser.close()
+
+
+def speak_to_widget(page: Page, server: VoiceServer) -> None:
+    page.goto(f"{server.base_url}/")
+    expect(page.get_by_label("User id")).to_have_value("1")
+    page.get_by_role("button", name="Start listening").click()
+    expect(page.locator("#voice")).to_have_attribute("data-state", "listening", timeout=15_000)
+
+
+def test_spoken_balance_question_is_answered_on_the_page_and_aloud(
+    voice_server: VoiceServer, tmp_path: Path
+) -> None:
+    microphone = spoken_wav(
+        "check my balance", tmp_path / "balance.wav", speed=SPEED, pad_s=SILENCE_S
+    )
+    with browser_page(microphone) as (page, problems):
+        speak_to_widget(page, voice_server)
+        reply = page.locator("#reply")
+        expect(reply).to_contain_text("Your current account balance is", timeout=60_000)
+        assert "balance" in page.locator("#transcript").inner_text().lower()
+        expect(page.locator("#timings")).to_contain_text("total")
+        # The reply's audio went through the page's audio clock: chunks were scheduled and
+        # at least one played to its end.
+        widget = page.locator("#voice")
+        expect(widget).not_to_have_attribute("data-audio-played-ms", "0", timeout=15_000)
+        assert int(widget.get_attribute("data-audio-chunks") or 0) > 0
+        expect(page.locator("#password-form")).to_be_hidden()
+        expect(page.locator("#error")).to_be_hidden()
+    assert problems == []
+
+
+def test_spoken_transfer_asks_for_the_password_and_moves_money_once(
+    voice_server: VoiceServer, tmp_path: Path
+) -> None:
+    before = voice_server.balance(1)
+    microphone = spoken_wav(TRANSFER, tmp_path / "send.wav", speed=SPEED, pad_s=SILENCE_S)
+    logged: list[str] = []
+    with browser_page(microphone) as (page, problems):
+        page.on("console", lambda message: logged.append(message.text))
+        speak_to_widget(page, voice_server)
+        expect(page.locator("#reply")).to_contain_text(
+            "Please confirm with your password", timeout=60_000
+        )
+        password = page.get_by_label("Password to confirm the transfer")
+        expect(password).to_be_visible()
+        expect(password).to_be_focused()  # the keyboard user can type at once
+        password.fill(PASSWORD)
+        password.press("Enter")
+        expect(page.locator("#reply")).to_contain_text(
+            "Successfully transferred 500 rupees to Mom", timeout=30_000
+        )
+        expect(password).to_be_hidden()
+        expect(password).to_have_value("")
+        assert PASSWORD not in page.content()
+    assert voice_server.balance(1) == before - 500_00
+    assert not any(PASSWORD in text for text in logged)
+    assert problems == []
+
+
+def test_wrong_user_shows_the_servers_error(voice_server: VoiceServer) -> None:
+    with browser_page() as (page, _problems):
+        page.goto(f"{voice_server.base_url}/")
+        page.get_by_label("User id").fill("999")
+        page.get_by_role("button", name="Start listening").click()
+        expect(page.get_by_role("alert")).to_have_text("User not found. Please log in again.")
+        expect(page.get_by_role("status")).to_have_text("Disconnected.")
+        expect(page.locator("#voice")).to_have_attribute("data-state", "idle")
+        expect(page.get_by_role("button", name="Start listening")).to_be_enabled()
+
+
+# The worklet at other context rates: a 1 kHz tone must come through at 16 kHz at full
+# level, and a 12 kHz tone (above 16 kHz's Nyquist frequency) must not fold back to 4 kHz.
+RESAMPLE_SCRIPT = """async (rate) => {
+  const seconds = 2;
+  const context = new OfflineAudioContext(1, rate * seconds, rate);
+  await context.audioWorklet.addModule("/voice-static/capture-worklet.js");
+  const buffer = context.createBuffer(1, rate * seconds, rate);
+  const samples = buffer.getChannelData(0);
+  for (let i = 0; i < samples.length; i++) {
+    samples[i] = 0.4 * Math.sin((2 * Math.PI * 1000 * i) / rate)
+               + 0.4 * Math.sin((2 * Math.PI * 12000 * i) / rate);
+  }
+  const source = context.createBufferSource();
+  source.buffer = buffer;
+  const node = new AudioWorkletNode(context, "capture-processor", {
+    numberOfInputs: 1, numberOfOutputs: 0, channelCount: 1, channelCountMode: "explicit",
+    processorOptions: { targetRate: 16000, frameSamples: 1600 },
+  });
+  const frames = [];
+  node.port.onmessage = (event) => frames.push(Array.from(new Int16Array(event.data)));
+  source.connect(node);
+  source.start();
+  await context.startRendering();
+  await new Promise((resolve) => setTimeout(resolve, 500));  // the last posted frames
+  return frames;
+}"""
+
+
+@pytest.mark.parametrize("rate", [48_000, 44_100])
+def test_capture_worklet_resamples_to_16_khz_without_aliasing(
+    voice_server: VoiceServer, rate: int
+) -> None:
+    with browser_page() as (page, problems):
+        page.goto(f"{voice_server.base_url}/")
+        frames = page.evaluate(RESAMPLE_SCRIPT, rate)
+    assert problems == []
+    assert len(frames) >= 18 and {len(frame) for frame in frames} == {1600}  # 100 ms each
+    samples = np.concatenate([np.array(frame, dtype=np.float64) for frame in frames]) / 32768
+    second = samples[1600:17600]  # one second, past the filter's start
+    spectrum = np.abs(np.fft.rfft(second * np.hanning(second.size))) / (second.size / 4)
+    assert spectrum[1000] == pytest.approx(0.4, rel=0.02)
+    assert spectrum[4000] < 0.4 / 1000  # the folded 12 kHz tone, at least 60 dB down
