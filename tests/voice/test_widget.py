@@ -27,9 +27,9 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--use-fake-ui-for-media-stream",  # grants the microphone without asking
     "--use-fake-device-for-media-stream",
 ]
+GRANT_MICROPHONE = "--use-fake-ui-for-media-stream"  # allows it without asking the user
 PASSWORD = "password123"  # every demo user's (data/demo_users.yaml)
 TRANSFER = "send five hundred rupees to mom"
 SPEED = 130  # espeak-ng words a minute: clear enough for whisper tiny.en
@@ -37,9 +37,13 @@ SILENCE_S = (1.0, 7.0)  # before and after the words in a microphone file
 
 
 @contextmanager
-def browser_page(microphone: Path | None = None) -> Iterator[tuple[Page, list[str]]]:
-    """A page in headless Chromium and the console errors and page errors it logs."""
-    flags = [*CHROMIUM_FLAGS]
+def browser_page(
+    microphone: Path | None = None, allowed: bool = True
+) -> Iterator[tuple[Page, list[str]]]:
+    """A page in headless Chromium and the console errors and page errors it logs.
+
+    `allowed=False`: the user refuses the page the microphone."""
+    flags = [*CHROMIUM_FLAGS, *([GRANT_MICROPHONE] if allowed else [])]
     if microphone is not None:
         flags.append(f"--use-file-for-fake-audio-capture={microphone}")
     problems: list[str] = []
@@ -169,3 +173,43 @@ def test_capture_worklet_resamples_to_16_khz_without_aliasing(
     spectrum = np.abs(np.fft.rfft(second * np.hanning(second.size))) / (second.size / 4)
     assert spectrum[1000] == pytest.approx(0.4, rel=0.02)
     assert spectrum[4000] < 0.4 / 1000  # the folded 12 kHz tone, at least 60 dB down
+
+
+def test_speech_over_the_reply_stops_it_and_is_answered(
+    voice_server: VoiceServer, tmp_path: Path
+) -> None:
+    """Barge-in: the words come round again while the reply is still playing."""
+    microphone = spoken_wav(
+        "check my balance", tmp_path / "again.wav", speed=SPEED, pad_s=(0.5, 1.5)
+    )
+    with browser_page(microphone) as (page, problems):
+        speak_to_widget(page, voice_server)
+        widget = page.locator("#voice")
+        expect(widget).not_to_have_attribute("data-audio-interruptions", "0", timeout=60_000)
+        expect(widget).to_have_attribute("data-playing", "false")
+        answered = int(widget.get_attribute("data-replies") or 0)
+        page.wait_for_function(
+            f"Number(document.getElementById('voice').dataset.replies) > {answered}",
+            timeout=30_000,
+        )
+        expect(page.locator("#reply")).to_contain_text("Your current account balance is")
+    assert problems == []
+
+
+def test_without_the_microphone_the_user_can_type(voice_server: VoiceServer) -> None:
+    with browser_page(allowed=False) as (page, problems):
+        page.goto(f"{voice_server.base_url}/")
+        page.get_by_role("button", name="Start listening").click()
+        expect(page.get_by_role("alert")).to_contain_text("You can type instead.")
+        expect(page.locator("#voice")).to_have_attribute("data-state", "connected")
+        typed = page.get_by_label("Or type")
+        typed.fill("what is my balance")
+        typed.press("Enter")
+        expect(page.locator("#reply")).to_contain_text("Your current account balance is")
+        expect(page.locator("#transcript")).to_have_text("what is my balance")
+        expect(page.locator("#voice")).not_to_have_attribute(
+            "data-audio-played-ms", "0", timeout=15_000
+        )
+        page.get_by_role("button", name="Stop listening").click()
+        expect(page.locator("#voice")).to_have_attribute("data-state", "idle")
+    assert problems == []

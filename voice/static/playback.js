@@ -13,6 +13,7 @@ export class Player {
     this.carry = null; // an odd trailing byte from the previous chunk
     this.chunks = 0; // chunks received, all replies
     this.playedMs = 0; // audio played to its end, all replies
+    this.interruptions = 0; // replies cut off while playing (barge-in)
   }
 
   /** Creates or resumes the output context: call from a user gesture (autoplay policy). */
@@ -74,6 +75,7 @@ export class Player {
 
   /** Barge-in: silences everything queued at once. */
   stop() {
+    if (this.playing) this.interruptions += 1;
     for (const source of this.sources) {
       source.onended = null;
       source.stop();

@@ -29,11 +29,13 @@ const player = new Player((p) => {
   root.dataset.audioChunks = String(p.chunks);
   root.dataset.audioPlayedMs = String(p.playedMs);
   root.dataset.playing = String(p.playing);
+  root.dataset.audioInterruptions = String(p.interruptions);
 });
 
 let socket = null; // the open (or opening) WebSocket
 let capture = null; // { stream, context } while the microphone is on
 let ready = false; // the server sent `ready`
+let replies = 0; // replies shown since the page opened
 
 function setStatus(text) {
   ui.status.textContent = text;
@@ -104,6 +106,8 @@ function formatTimings(timings) {
 }
 
 function onReply(event) {
+  replies += 1;
+  root.dataset.replies = String(replies);
   ui.reply.textContent = event.reply;
   ui.timings.textContent = formatTimings(event.timings);
   const askPassword = Boolean(event.data && event.data.require_password);
@@ -231,6 +235,8 @@ ui.textForm.addEventListener("submit", (event) => {
   const text = ui.text.value.trim();
   if (!text) return;
   send(JSON.stringify({ type: "text", text }));
+  ui.transcript.textContent = text; // typed words get no transcript event
+  ui.transcript.classList.remove("interim");
   ui.text.value = "";
   setStatus("Thinking…");
 });
