@@ -9,7 +9,9 @@ holding it. The password is never printed.
 
 With `--input-wav` the client sends the file, says `end_of_speech`, waits for the replies
 to finish (including a password step) and exits: 0 when the server answered without an
-error, 1 otherwise, 2 when the audio devices it needs are missing.
+error, 1 otherwise, 2 when the audio device or the WAV file it needs is missing. Latencies
+are printed from the end of the file's speech (its last frame above -40 dBFS), or from the
+password message.
 """
 
 import argparse
@@ -348,9 +350,7 @@ async def converse(args: argparse.Namespace) -> int:
                     task.result()  # a microphone failure or an abnormal close raises here
                 print("the server closed the connection", file=sys.stderr)
                 return 1
-            sent = time.monotonic()
             await client.send_file(frames)
-            print(f"sent {args.input_wav} in {time.monotonic() - sent:.1f} s", flush=True)
             return await _wait_for_replies(client, receiving, args.timeout)
     except (OSError, InvalidURI, InvalidHandshake) as error:
         print(f"cannot connect to {args.url}: {error}", file=sys.stderr)
