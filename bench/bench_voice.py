@@ -22,6 +22,7 @@ Prints figures; never fails on timing.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -44,6 +45,7 @@ from voice.audio import float_to_pcm16, read_wav, resample  # noqa: E402
 
 RATE = 16_000
 AUDIBLE = 0.01
+TURN_TIMEOUT_S = 20  # from the first frame sent; a command is a few seconds long
 STAGES = ("endpoint_ms", "stt_ms", "assistant_ms", "tts_first_ms")
 
 
@@ -78,20 +80,26 @@ async def stream(url: str, command: SpokenCommand, frame_ms: int) -> Result:
             await _until(socket, "audio_end")
         started = time.perf_counter()
         sender = asyncio.create_task(_send_paced(socket, pcm, step, frame_ms, started))
-        async for frame in socket:
-            if isinstance(frame, bytes):
-                if result.latency_ms is None:
-                    result.latency_ms = (time.perf_counter() - started - speech_end_s) * 1000
-                continue
-            event = json.loads(frame)
-            if event["type"] == "transcript":
-                result.transcript = event["text"]
-            elif event["type"] == "reply":
-                result.reply, result.timings = event["reply"], event["timings"]
-            elif event["type"] == "audio_end":
-                break
+        with contextlib.suppress(TimeoutError):  # nothing heard: no turn, no reply
+            await asyncio.wait_for(_collect(socket, result, started, speech_end_s), TURN_TIMEOUT_S)
         sender.cancel()
     return result
+
+
+async def _collect(socket, result: Result, started: float, speech_end_s: float) -> None:
+    """The transcript, the reply and the moment its first audio arrived."""
+    async for frame in socket:
+        if isinstance(frame, bytes):
+            if result.latency_ms is None:
+                result.latency_ms = (time.perf_counter() - started - speech_end_s) * 1000
+            continue
+        event = json.loads(frame)
+        if event["type"] == "transcript":
+            result.transcript = event["text"]
+        elif event["type"] == "reply":
+            result.reply, result.timings = event["reply"], event["timings"]
+        elif event["type"] == "audio_end":
+            return
 
 
 async def _send_paced(socket, pcm: bytes, step: int, frame_ms: int, started: float) -> None:
@@ -110,9 +118,13 @@ async def _until(socket, kind: str) -> None:
 
 def judge(result: Result, base: str) -> None:
     command = result.command
-    if command.answer:
-        slot = command.receiver.title() if command.receiver else f"{command.amount:.0f} rupees"
-        result.right = slot in result.reply
+    if command.answer:  # the transfer read back with the slot the answer gave
+        slot = (
+            f"to {command.receiver.title()}?"
+            if command.receiver
+            else f"{command.amount:.0f} rupees to"
+        )
+        result.right = result.reply.startswith("Send ") and slot in result.reply
         return
     if result.transcript:
         parsed = httpx.post(f"{base}/test-nlu", json={"message": result.transcript}).json()
@@ -128,12 +140,17 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def report(results: list[Result]) -> None:
-    print(f"{'':2} {'ms':>6}  {'said':42} {'heard':42} intent")
+    print(f"stages: {'/'.join(STAGES)} (ms)")
+    print(f"{'':2} {'ms':>6} {'stages':>19}  {'said':36} {'heard':36} intent")
     for r in results:
         mark = "ok" if r.right else "XX"
         latency = f"{r.latency_ms:6.0f}" if r.latency_ms is not None else "     -"
+        stages = "/".join(str(r.timings.get(stage, "-")) for stage in STAGES)
         got = "(slot)" if r.command.answer else r.intent
-        print(f"{mark:2} {latency}  {r.command.text[:42]:42} {r.transcript[:42]:42} {got}")
+        print(
+            f"{mark:2} {latency} {stages:>19}  {r.command.text[:36]:36} "
+            f"{r.transcript[:36]:36} {got}"
+        )
     latencies = [r.latency_ms for r in results if r.latency_ms is not None]
     print(f"\ncommands: {len(results)}, answered with audio: {len(latencies)}")
     if latencies:
@@ -165,6 +182,7 @@ async def run(base: str, frame_ms: int, repeat: int) -> list[Result]:
             result = await stream(url, command, frame_ms)
             await asyncio.to_thread(judge, result, base)
             results.append(result)
+            print(".", end="", flush=True)
     return results
 
 

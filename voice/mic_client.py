@@ -272,6 +272,8 @@ class Client:
             self.sink.stop()  # barge-in: the user talks over the reply
         elif kind == "transcript" and event.get("final"):
             print(f"you: {event.get('text', '')}", flush=True)
+        elif kind == "no_speech":
+            print("(no words heard)", flush=True)
         elif kind == "reply":
             self.on_reply(event)
         elif kind == "audio_start":

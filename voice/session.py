@@ -152,9 +152,12 @@ class VoiceSession:
         await self._handle(self._endpointer.finish())
 
     async def password(self, password: str) -> None:
+        """The answer to "confirm with your password": the prompt need not finish playing."""
+        await self._barge_in()
         await self._inbox.put(_Password(password))
 
     async def text(self, text: str) -> None:
+        await self._barge_in()
         await self._inbox.put(_Typed(text))
 
     async def _handle(self, events: list[EndpointEvent]) -> None:
@@ -214,8 +217,9 @@ class VoiceSession:
             "stt_ms": _ms_since(utterance.ended_at),
             "stt_compute_ms": round(transcript.wall_ms),
         }
-        if not transcript.text:
+        if not transcript.text:  # a cough, a door, noise: no turn
             log.info("voice: no words in %.2f s of audio", transcript.audio_s)
+            await self.output.event({"type": "no_speech"})
             return
         await self._answer(transcript.text, None, timings, utterance.ended_at, heard=True)
 

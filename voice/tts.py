@@ -1,9 +1,10 @@
 """Text-to-speech with piper: a reply is spoken piece by piece, the first piece first.
 
-The first audio byte is what the user waits for, so a reply is cut into sentences, and a
-sentence that starts with words before an amount ("Your current account balance is | 500
-rupees.") is cut there: the fixed opening of a frequent reply is synthesised once and then
-comes from the cache while the rest is still being synthesised.
+The first audio byte is what the user waits for, so a reply is cut into sentences and the
+first sentence is cut once more, at its first comma or colon or before its first number
+("Your current account balance is | 500 rupees.", "Send | 500 rupees to Ravi?"). That
+opening is short, so it is synthesised quickly, and the frequent ones come from the
+cache, while the rest is synthesised as the opening plays.
 """
 
 import json
@@ -22,8 +23,8 @@ from pydantic import BaseModel, ConfigDict
 from voice.audio import float_to_pcm16
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-FIRST_NUMBER = re.compile(r"\s(?=\d)")
-MIN_OPENING_WORDS = 3
+# Where the first sentence is cut: after a comma or colon, or before a number.
+OPENING_END = re.compile(r"(?<=[,:])\s+|\s+(?=\d)")
 
 
 class TtsSettings(BaseModel):
@@ -38,22 +39,12 @@ class TtsSettings(BaseModel):
 
 
 def speech_pieces(text: str) -> list[str]:
-    """Sentences, with a sentence's wording before its first number as a piece of its own."""
-    pieces: list[str] = []
-    for sentence in SENTENCE_END.split(text.strip()):
-        opening, _, rest = _split_at_number(sentence)
-        if rest and len(opening.split()) >= MIN_OPENING_WORDS:
-            pieces += [opening, rest]
-        elif sentence:
-            pieces.append(sentence)
-    return pieces
-
-
-def _split_at_number(sentence: str) -> tuple[str, str, str]:
-    match = FIRST_NUMBER.search(sentence)
-    if match is None:
-        return sentence, "", ""
-    return sentence[: match.start()], " ", sentence[match.end() :]
+    """Sentences, the first one cut after its opening words (see the module docstring)."""
+    sentences = [sentence for sentence in SENTENCE_END.split(text.strip()) if sentence]
+    if not sentences:
+        return []
+    first, *rest = sentences
+    return [*OPENING_END.split(first, maxsplit=1), *rest]
 
 
 class TextToSpeech:

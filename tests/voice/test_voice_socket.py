@@ -52,12 +52,14 @@ def test_transfer_by_voice_with_the_password_message_moves_money_once(
         asked = client.until("reply")
         assert asked["data"]["require_password"] is True, asked["reply"]
         assert "500 rupees to Ravi" in asked["reply"]
-        client.until("audio_end")
-        client.send({"type": "password", "password": PASSWORD})
+        client.until("audio_start")
+        client.send({"type": "password", "password": PASSWORD})  # before the prompt ends
+        prompt_end = client.until("audio_end")
         done = client.until("reply")
         client.until("audio_end")
         client.send({"type": "password", "password": PASSWORD})  # sent again: nothing waits
         again = client.until("reply")
+    assert prompt_end["interrupted"] is True  # the password stopped the prompt
     assert done["reply"].startswith("Successfully transferred 500 rupees to Ravi.")
     assert again["data"]["require_password"] is False
     assert voice_server.balance(1) == before[0] - 500_00

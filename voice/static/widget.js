@@ -140,6 +140,9 @@ function onEvent(event) {
       ui.transcript.classList.toggle("interim", !event.final);
       if (event.final) setStatus("Thinking…");
       break;
+    case "no_speech":
+      setStatus(capture ? "Listening… speak now." : "Connected.");
+      break;
     case "reply":
       clearError();
       onReply(event);
