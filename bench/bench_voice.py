@@ -13,7 +13,8 @@ connection in frames paced like a microphone, and reports:
 - word error rate of the transcripts, and intent accuracy: the intent the server's NLU
   (POST /test-nlu) reads from the transcript against the command's intent. Bare answers
   ("Ravi", "five hundred") are spoken after a typed opening that asks for them and count
-  as right when the reply carries the slot on.
+  as right when the reply reads the transfer back with that slot. A reading the assistant
+  was not sure of (its reply: "I'm not sure what you want to do.") counts as `unknown`.
 
 Prints figures; never fails on timing.
 
@@ -45,6 +46,7 @@ from voice.audio import float_to_pcm16, read_wav, resample  # noqa: E402
 
 RATE = 16_000
 AUDIBLE = 0.01
+NOT_UNDERSTOOD = "I'm not sure what you want to do."
 TURN_TIMEOUT_S = 20  # from the first frame sent; a command is a few seconds long
 STAGES = ("endpoint_ms", "stt_ms", "assistant_ms", "tts_first_ms")
 
@@ -126,10 +128,10 @@ def judge(result: Result, base: str) -> None:
         )
         result.right = result.reply.startswith("Send ") and slot in result.reply
         return
-    if result.transcript:
+    if result.transcript and not result.reply.startswith(NOT_UNDERSTOOD):
         parsed = httpx.post(f"{base}/test-nlu", json={"message": result.transcript}).json()
         result.intent = parsed["result"]["intent"]
-    else:
+    else:  # nothing heard, or heard but not understood: the assistant acts on nothing
         result.intent = "unknown"
     result.right = result.intent == command.intent
 
