@@ -13,7 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import ClientConnection, connect
 
 from dialogue.chat_routes import MAX_FRAME_BYTES, chunks
-from tests.conftest import RULES_ONLY, free_port
+from tests.conftest import RULES_ONLY, VOICE_OFF, free_port
 from tests.test_server import running_server, wait_for
 
 PASSWORD = "password123"
@@ -249,7 +249,7 @@ def reply_over(socket: ClientConnection) -> str:
 
 def test_real_socket_chats_and_survives_a_client_dropped_mid_reply(tmp_path: Path) -> None:
     port = free_port()
-    env = {**RULES_ONLY, "DATABASE_URL": f"sqlite:///{tmp_path / 'bank.db'}"}
+    env = {**RULES_ONLY, **VOICE_OFF, "DATABASE_URL": f"sqlite:///{tmp_path / 'bank.db'}"}
     url = f"ws://127.0.0.1:{port}/api/ai/chat/ws?user_id=1"
     with running_server(["--host", "127.0.0.1", "--port", str(port)], env) as server:
         wait_for(f"http://127.0.0.1:{port}/health", server)
