@@ -26,9 +26,15 @@ import dialogue.routes
 import dialogue.support_routes
 import nlu.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
+from banking.audit import AuditLog
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
+from dialogue.idempotency import IdempotencySettings, IdempotencyStore
+from dialogue.limits import Limits, LimitSettings
 from dialogue.lockout import LockoutSettings, PasswordGuard
+from dialogue.logs import logging_config
 from dialogue.support import SupportDesk
+from dialogue.throttle import RateLimitExceeded, RateLimitHeaders, too_many_requests
+from dialogue.transfers import Teller
 from nlu import BackendSettings, NLUSettings, build_pipeline
 from nlu.llm import LLMSettings
 from nlu.model_files import ModelFileError
@@ -39,6 +45,7 @@ ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
 DEMO_DATA = ROOT / "data" / "demo_users.yaml"
 ENV_PREFIX = "BANKBOT_"
+log = logging.getLogger("bankbot")
 API_PREFIX = "/api/v1"
 
 
@@ -61,6 +68,8 @@ class Settings(BaseModel):
     assistant: AssistantSettings
     sessions: SessionSettings
     lockout: LockoutSettings
+    limits: LimitSettings
+    idempotency: IdempotencySettings
 
 
 class ConfigError(Exception):
@@ -140,8 +149,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.nlu = pipeline
     guard = PasswordGuard(sessions, directory, settings.lockout)
+    app.state.limits = Limits(sessions, settings.limits)
+    app.state.idempotency = IdempotencyStore(engine, settings.idempotency.lease_s)
+    teller = Teller(ledger, guard, app.state.limits, AuditLog(engine))
     app.state.assistant = Assistant(
-        pipeline, ledger, directory, settings.assistant, sessions, guard
+        pipeline, ledger, directory, settings.assistant, sessions, teller
     )
     app.state.support = SupportDesk(engine)
 
@@ -171,8 +183,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
     app.include_router(nlu.routes.admin)
 
+    app.add_middleware(RateLimitHeaders)
+    app.add_exception_handler(RateLimitExceeded, too_many_requests)
+
     @app.exception_handler(Exception)
-    async def internal_error(_request: Request, _error: Exception) -> JSONResponse:
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        log.error(
+            "request failed",
+            exc_info=error,
+            extra={"event": "error", "fields": {"path": request.url.path}},
+        )
         body = {"status": "error", "error_code": "INTERNAL_ERROR", "message": "Server error"}
         return JSONResponse(body, status_code=500)
 
@@ -195,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host or settings.server.host,
         port=args.port or settings.server.port,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level),
     )
 
 

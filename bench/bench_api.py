@@ -29,6 +29,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# The benchmarks measure the server, not the per-user limits (10 requests a minute).
+NO_LIMITS = {"BANKBOT_LIMITS__REQUESTS": "1000000", "BANKBOT_LIMITS__TRANSFERS": "1000000"}
 
 
 def free_port() -> int:
@@ -38,7 +40,12 @@ def free_port() -> int:
 
 
 def start_server(port: int, database: Path, redis_url: str | None) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "BANKBOT_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "BANKBOT_LOG_LEVEL": "warning",
+        **NO_LIMITS,
+    }
     if redis_url:
         env |= {"REDIS_URL": redis_url, "BANKBOT_SESSIONS__KEY_PREFIX": f"bench:{uuid.uuid4()}:"}
     process = subprocess.Popen(

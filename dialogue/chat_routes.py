@@ -16,23 +16,27 @@ else: never echoed, logged or kept.
 import logging
 import re
 import uuid
+from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from dialogue import reply as say
 from dialogue.assistant import Assistant
+from dialogue.idempotency import IdempotencyKey, idempotent
 from dialogue.reply import AssistantReply
 from dialogue.routes import (
+    GUARDED_RESPONSES,
     MAX_MESSAGE_CHARS,
     MAX_PASSWORD_CHARS,
     SESSION_ID_PATTERN,
     AssistantDep,
     UserId,
 )
+from dialogue.throttle import RateLimitExceeded, limit_message, spend_request
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +70,30 @@ class ChatResponse(BaseModel):
 @router.post(
     "/api/ai/chat",
     response_model=ChatResponse,
-    responses={404: {"model": ChatResponse, "description": "User not found"}},
+    responses={404: {"model": ChatResponse, "description": "User not found"}, **GUARDED_RESPONSES},
 )
-def chat(body: ChatRequest, assistant: AssistantDep) -> JSONResponse:
+def chat(
+    body: ChatRequest,
+    assistant: AssistantDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """One chat message: the HTTP fallback of the WebSocket chat."""
+    spend_request(request, body.user_id)
     session_id = body.session_id or uuid.uuid4().hex
-    answer = assistant.turn(body.user_id, body.message, body.password, session_id)
-    content = ChatResponse(
-        response=answer.reply, session_id=session_id, page=answer.page, data=answer.data
-    )
-    return JSONResponse(content.model_dump(), status_code=200 if answer.user_found else 404)
+
+    def run(_transfer_id: str | None) -> JSONResponse:
+        # A conversation's transfer has its own id, kept with the conversation.
+        answer = assistant.turn(
+            body.user_id, body.message, body.password, session_id, channel="chat"
+        )
+        content = ChatResponse(
+            response=answer.reply, session_id=session_id, page=answer.page, data=answer.data
+        )
+        return JSONResponse(content.model_dump(), status_code=200 if answer.user_found else 404)
+
+    payload = {**body.model_dump(exclude={"password"}), "password_given": bool(body.password)}
+    return idempotent(request, idempotency_key, body.user_id, "chat", payload, run)
 
 
 class ChatEvent(BaseModel):
@@ -125,6 +143,8 @@ async def chat_socket(websocket: WebSocket, assistant: AssistantDep) -> None:
                 await _send_error(websocket, event)
             elif isinstance(event, PingEvent):
                 await websocket.send_json({"type": "pong"})
+            elif refusal := await _over_limit(websocket, user_id):
+                await _send_error(websocket, refusal)
             else:
                 answer = await _turn(assistant, user_id, event, session_id)
                 if answer is None:
@@ -144,6 +164,16 @@ async def _known_user(websocket: WebSocket, assistant: Assistant) -> int | str:
     if not await run_in_threadpool(assistant.knows, user_id):
         return say.user_not_found().reply
     return user_id
+
+
+async def _over_limit(websocket: WebSocket, user_id: int) -> str | None:
+    """Why this message is over the user's request limit, or None: each message counts."""
+    try:
+        await run_in_threadpool(spend_request, websocket, user_id)
+    except RateLimitExceeded as over:
+        window_s = websocket.app.state.limits.settings.requests_window_s
+        return limit_message(over.quota, window_s)
+    return None
 
 
 def _read(frame: dict[str, Any]) -> ChatEvent | PasswordEvent | PingEvent | str:
@@ -183,7 +213,9 @@ async def _turn(
     """
     text = event.message if isinstance(event, ChatEvent) else ""
     try:
-        return await run_in_threadpool(assistant.turn, user_id, text, event.password, session_id)
+        return await run_in_threadpool(
+            partial(assistant.turn, channel="chat-ws"), user_id, text, event.password, session_id
+        )
     except Exception:
         # Like HTTP's 500, but the socket stays open. Nothing is half-written: a transfer
         # is one database transaction.

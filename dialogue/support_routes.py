@@ -12,10 +12,18 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
+from dialogue.idempotency import IdempotencyKey, idempotent
 from dialogue.reply import DIALOGUE_ACT_REPLIES
-from dialogue.routes import MAX_MESSAGE_CHARS, MAX_PASSWORD_CHARS, AssistantDep, UserId
+from dialogue.routes import (
+    GUARDED_RESPONSES,
+    MAX_MESSAGE_CHARS,
+    MAX_PASSWORD_CHARS,
+    AssistantDep,
+    UserId,
+)
 from dialogue.support import (
     ChatMessage,
     ConversationNotFound,
@@ -25,6 +33,7 @@ from dialogue.support import (
     TicketPriority,
     TicketStatus,
 )
+from dialogue.throttle import spend_request
 
 router = APIRouter(tags=["support"])
 MAX_TICKETS_PER_PAGE = 100
@@ -89,8 +98,11 @@ class StartResponse(BaseModel):
     messages: list[MessageOut]
 
 
-@router.post("/chat/start", response_model=StartResponse)
-def start(body: StartRequest, assistant: AssistantDep, support: SupportDep) -> StartResponse:
+@router.post("/chat/start", response_model=StartResponse, responses=GUARDED_RESPONSES)
+def start(
+    body: StartRequest, assistant: AssistantDep, support: SupportDep, request: Request
+) -> StartResponse:
+    spend_request(request, body.user_id)
     if not assistant.knows(body.user_id):
         raise HTTPException(404, "User not found")
     conversation, greeting = support.start(body.user_id, DIALOGUE_ACT_REPLIES["greet"])
@@ -114,24 +126,50 @@ class MessageResponse(BaseModel):
     conversation_id: str
 
 
-@router.post("/chat/message", response_model=MessageResponse)
-def message(body: MessageRequest, assistant: AssistantDep, support: SupportDep) -> MessageResponse:
+@router.post("/chat/message", response_model=MessageResponse, responses=GUARDED_RESPONSES)
+def message(
+    body: MessageRequest,
+    assistant: AssistantDep,
+    support: SupportDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """One message of the conversation; `password` confirms a transfer and is never stored."""
     with _found():
         conversation = support.conversation(body.conversation_id)
-    answer = assistant.turn(
-        conversation.user_id, body.message, body.password, session_id=conversation.id
-    )
-    support.record(conversation.id, body.message, answer.message_was_secret, answer.reply)
-    metadata = answer.body()
-    del metadata["reply"]
-    return MessageResponse(message=answer.reply, metadata=metadata, conversation_id=conversation.id)
+    spend_request(request, conversation.user_id)
+
+    def run(_transfer_id: str | None) -> JSONResponse:
+        # A conversation's transfer has its own id, kept with the conversation.
+        answer = assistant.turn(
+            conversation.user_id,
+            body.message,
+            body.password,
+            session_id=conversation.id,
+            channel="support-chat",
+        )
+        support.record(conversation.id, body.message, answer.message_was_secret, answer.reply)
+        metadata = answer.body()
+        del metadata["reply"]
+        content = MessageResponse(
+            message=answer.reply, metadata=metadata, conversation_id=conversation.id
+        )
+        return JSONResponse(content.model_dump())
+
+    payload = {**body.model_dump(exclude={"password"}), "password_given": bool(body.password)}
+    user_id = conversation.user_id
+    return idempotent(request, idempotency_key, user_id, "support-chat", payload, run)
 
 
-@router.get("/chat/{conversation_id}/messages", response_model=list[MessageOut])
-def messages(conversation_id: str, support: SupportDep) -> list[MessageOut]:
+@router.get(
+    "/chat/{conversation_id}/messages",
+    response_model=list[MessageOut],
+    responses={429: GUARDED_RESPONSES[429]},
+)
+def messages(conversation_id: str, support: SupportDep, request: Request) -> list[MessageOut]:
     """The stored history, oldest first (our addition to seeds/003)."""
     with _found():
+        spend_request(request, support.conversation(conversation_id).user_id)
         return [_message_out(stored) for stored in support.history(conversation_id)]
 
 

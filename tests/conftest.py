@@ -26,6 +26,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 RULES_ONLY = {"BANKBOT_NLU__BACKENDS": "[rules]"}
+# Tests that are not about the per-user limits raise them far out of reach (many tests ask
+# for user 1's balance dozens of times); tests/dialogue/test_limits.py tests the real ones.
+NO_LIMITS = {"BANKBOT_LIMITS__REQUESTS": "1000000", "BANKBOT_LIMITS__TRANSFERS": "1000000"}
 
 
 def free_port() -> int:
@@ -39,9 +42,12 @@ def settings_for(database_url: str, **environ: str) -> Settings:
 
     Unless told otherwise the NLU is the rules stage alone: the contract's examples are all
     read by it, and each app would otherwise start its own Rasa and LLM
-    (tests/nlu/test_cascade.py runs the whole cascade).
+    (tests/nlu/test_cascade.py runs the whole cascade); and the per-user limits are
+    out of reach (NO_LIMITS).
     """
-    return load_settings(environ={"DATABASE_URL": database_url, **RULES_ONLY, **environ})
+    return load_settings(
+        environ={"DATABASE_URL": database_url, **RULES_ONLY, **NO_LIMITS, **environ}
+    )
 
 
 @pytest.fixture

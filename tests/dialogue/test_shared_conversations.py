@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.conftest import REDIS_URL, RULES_ONLY, free_port
+from tests.conftest import NO_LIMITS, REDIS_URL, RULES_ONLY, free_port
 from tests.test_server import running_server, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,6 +18,7 @@ def test_turns_on_two_servers_make_one_conversation_and_one_transfer(
 ) -> None:
     env = {
         **RULES_ONLY,
+        **NO_LIMITS,
         "DATABASE_URL": postgres_url,
         "REDIS_URL": REDIS_URL,
         "BANKBOT_SESSIONS__KEY_PREFIX": redis_prefix,
