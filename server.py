@@ -21,12 +21,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
 
+import banking.auth_routes
 import dialogue.chat_routes
 import dialogue.routes
 import dialogue.support_routes
 import nlu.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
+from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
+from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
+from banking.users import ROLES, UnknownUser, Users
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
 from dialogue.idempotency import IdempotencySettings, IdempotencyStore
 from dialogue.limits import Limits, LimitSettings
@@ -60,6 +64,7 @@ class Settings(BaseModel):
     service_name: str
     database_url: str
     demo_data: bool
+    demo_mode: bool
     log_level: str
     server: ServerSettings
     nlu: NLUSettings
@@ -68,6 +73,8 @@ class Settings(BaseModel):
     assistant: AssistantSettings
     sessions: SessionSettings
     lockout: LockoutSettings
+    auth: AuthSettings
+    security: SecuritySettings
     limits: LimitSettings
     idempotency: IdempotencySettings
 
@@ -97,6 +104,7 @@ def load_settings(
     except ValidationError as error:
         raise ConfigError(f"invalid settings from {path} and environment:\n{error}") from error
     settings.database_url = _anchor_sqlite_path(settings.database_url)
+    settings.auth.jwt_secret_file = str(ROOT / settings.auth.jwt_secret_file)
     return settings
 
 
@@ -130,6 +138,7 @@ def _anchor_sqlite_path(database_url: str) -> str:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    secret = signing_secret(settings.auth)  # a bad secret stops the start, before Rasa
     engine = make_engine(settings.database_url)
     if settings.demo_data:
         seed_demo_data(engine, DEMO_DATA)
@@ -156,6 +165,9 @@ def create_app(settings: Settings) -> FastAPI:
         pipeline, ledger, directory, settings.assistant, sessions, teller
     )
     app.state.support = SupportDesk(engine)
+    app.state.demo_mode = settings.demo_mode
+    app.state.users = Users(engine)
+    app.state.tokens = Tokens(engine, secret, settings.auth)
 
     health = APIRouter(tags=["health"])
 
@@ -182,6 +194,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
     app.include_router(nlu.routes.admin)
+    app.include_router(banking.auth_routes.router)
+    harden(app, settings.security)
 
     app.add_middleware(RateLimitHeaders)
     app.add_exception_handler(RateLimitExceeded, too_many_requests)
@@ -194,9 +208,23 @@ def create_app(settings: Settings) -> FastAPI:
             extra={"event": "error", "fields": {"path": request.url.path}},
         )
         body = {"status": "error", "error_code": "INTERNAL_ERROR", "message": "Server error"}
-        return JSONResponse(body, status_code=500)
+        return JSONResponse(body, status_code=500, headers=SECURITY_HEADERS)
 
     return app
+
+
+def grant_role(settings: Settings, email: str, role: str) -> None:
+    """`--grant-role`: give a registered user a role; ConfigError says what is wrong."""
+    if role not in ROLES:
+        raise ConfigError(f"the role must be one of {', '.join(ROLES)}")
+    engine = make_engine(settings.database_url)
+    try:
+        profile = Users(engine).grant(email, role)  # type: ignore[arg-type]
+    except UnknownUser as error:
+        raise ConfigError(f"no user registered with the email {email}") from error
+    finally:
+        engine.dispose()
+    print(f"{profile.email} is now {profile.role}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -204,17 +232,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, help="settings file (default: config.yaml)")
     parser.add_argument("--host", help="address to listen on (default from settings)")
     parser.add_argument("--port", type=int, help="port to listen on (default from settings)")
+    parser.add_argument(
+        "--grant-role",
+        nargs=2,
+        metavar=("EMAIL", "ROLE"),
+        help=f"give a registered user a role ({', '.join(ROLES)}), then exit",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
+        if args.grant_role:
+            grant_role(settings, *args.grant_role)
+            return
         app = create_app(settings)
-    except (ConfigError, ModelFileError, RasaSetupError) as error:
+    except (ConfigError, ModelFileError, RasaSetupError, SecretError) as error:
         sys.exit(f"bankbot: {error}")
+    redact_tokens_in("uvicorn.access", "uvicorn.error")  # a WebSocket's ?token=
     uvicorn.run(
         app,
         host=args.host or settings.server.host,
         port=args.port or settings.server.port,
         log_level=settings.log_level,
+        ws_max_size=settings.security.ws_frame_cap_bytes,
         log_config=logging_config(settings.log_level),
     )
 

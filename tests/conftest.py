@@ -101,3 +101,19 @@ def redis_prefix() -> Iterator[str]:
 def client(sqlite_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(sqlite_url))) as test_client:
         yield test_client
+
+
+def bearer(client: TestClient, user_id: int) -> dict[str, str]:
+    """An Authorization header with a new access token from the app's own token service.
+
+    Logging in would give the same token but costs a bcrypt check (~0.25 s);
+    tests/api/test_auth.py tests the login itself.
+    """
+    token = client.app.state.tokens.issue(user_id).access_token
+    return {"Authorization": f"Bearer {token}"}
+
+
+def logged_in(client: TestClient, user_id: int = 1) -> TestClient:
+    """The client, its requests from now on carrying the user's access token."""
+    client.headers.update(bearer(client, user_id))
+    return client

@@ -47,6 +47,18 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> httpx.
     raise AssertionError(f"no answer from {url} in {seconds} s")
 
 
+def log_in(base: str, email: str = "john@example.com") -> dict[str, str]:
+    """A demo user's tokens from the running server's login form."""
+    form = {"username": email, "password": "password123"}
+    response = httpx.post(f"{base}/api/auth/login", data=form, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def bearer_of(base: str, email: str = "john@example.com") -> dict[str, str]:
+    return {"Authorization": f"Bearer {log_in(base, email)['access_token']}"}
+
+
 def test_serves_with_host_port_and_database_url(tmp_path: Path) -> None:
     """The default configuration: the whole cascade, Rasa as a child process."""
     port = free_port()
