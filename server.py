@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 import yaml
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
@@ -193,7 +193,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
-    app.include_router(nlu.routes.admin)
+    admin_only = Depends(banking.auth_routes.require_role("admin"))
+    app.include_router(nlu.routes.admin, dependencies=[admin_only])
     app.include_router(banking.auth_routes.router)
     harden(app, settings.security)
 

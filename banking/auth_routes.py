@@ -67,7 +67,8 @@ class _BearerScheme(OAuth2PasswordBearer):
         return bearer_token(connection)
 
 
-TokenDep = Annotated[str | None, Depends(_BearerScheme(tokenUrl=LOGIN_PATH, auto_error=False))]
+_bearer_scheme = _BearerScheme(tokenUrl=LOGIN_PATH, scheme_name="bearer", auto_error=False)
+TokenDep = Annotated[str | None, Depends(_bearer_scheme)]
 
 
 def _tokens(connection: HTTPConnection) -> Tokens:
@@ -172,13 +173,24 @@ def require_role(*roles: Role) -> Callable[[int | None, Users], None]:
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
+# Characters an email part may not hold: "@", spaces and control characters (PostgreSQL
+# cannot store NUL).
+_NOT_IN_EMAIL = r"[^@\s\x00-\x1f\x7f]"
 Email = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=254,
+        pattern=rf"^{_NOT_IN_EMAIL}+@{_NOT_IN_EMAIL}+\.{_NOT_IN_EMAIL}+$",
     ),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
 
 
 class RegisterRequest(BaseModel):

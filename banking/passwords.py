@@ -17,17 +17,25 @@ BCRYPT_ROUNDS = 12
 
 
 def hash_password(password: str) -> str:
-    encoded = password.encode()
-    if len(encoded) > MAX_PASSWORD_BYTES:
-        raise ValueError(f"password longer than {MAX_PASSWORD_BYTES} bytes")
+    encoded = _encoded(password)
+    if encoded is None or len(encoded) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"password not text or longer than {MAX_PASSWORD_BYTES} bytes")
     return bcrypt.hashpw(encoded, bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
 
 
 def verify_password(password: str, password_hash: str) -> bool:
-    encoded = password.encode()
-    if len(encoded) > MAX_PASSWORD_BYTES:
+    encoded = _encoded(password)
+    if encoded is None or len(encoded) > MAX_PASSWORD_BYTES:
         return False
     return bcrypt.checkpw(encoded, password_hash.encode())
+
+
+def _encoded(password: str) -> bytes | None:
+    """UTF-8, or None for a string that is not text (a lone surrogate from JSON's \\ud800)."""
+    try:
+        return password.encode()
+    except UnicodeEncodeError:
+        return None
 
 
 def burn_password_check(password: str) -> None:
@@ -53,9 +61,12 @@ def password_problem(password: str, email: str) -> str | None:
     The rules: 8 characters to 72 bytes (bcrypt's limit), at least one letter and one
     digit or symbol, and not containing the email's name part.
     """
+    encoded = _encoded(password)
+    if encoded is None:
+        return "Passwords must be text."
     if len(password) < MIN_PASSWORD_CHARS:
         return f"Passwords need at least {MIN_PASSWORD_CHARS} characters."
-    if len(password.encode()) > MAX_PASSWORD_BYTES:
+    if len(encoded) > MAX_PASSWORD_BYTES:
         return f"Passwords can be at most {MAX_PASSWORD_BYTES} bytes long."
     if password.strip() != password:
         return "Passwords cannot start or end with a space."

@@ -70,7 +70,11 @@ class Users:
     def authenticate(self, email: str, password: str) -> Profile | None:
         """The user with this email and password, or None, in the same time either way."""
         with Session(self.engine) as session:
-            user = session.exec(select(User).where(User.email == normal_email(email))).first()
+            user = (
+                None  # no email holds a NUL, and PostgreSQL cannot even compare one
+                if "\x00" in email
+                else session.exec(select(User).where(User.email == normal_email(email))).first()
+            )
             if user is None:
                 burn_password_check(password)
                 return None

@@ -1,4 +1,8 @@
-"""POST /assistant: the text channel. It translates HTTP to Assistant.turn() and back."""
+"""POST /assistant: the text channel. It translates HTTP to Assistant.turn() and back.
+
+The `user_id` must be the access token's user (403 otherwise); in demo mode a request
+without a token acts for the `user_id` it names, as seeds/001 documents.
+"""
 
 from typing import Annotated
 
@@ -7,6 +11,7 @@ from fastapi.requests import HTTPConnection
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 
+from banking.auth_routes import AUTH_RESPONSES, Caller, acting_for
 from dialogue.assistant import Assistant
 from dialogue.idempotency import IdempotencyKey, idempotent
 from dialogue.throttle import spend_request
@@ -18,7 +23,7 @@ SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_USER_ID = 2**63 - 1
 UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID)]
 
-router = APIRouter(tags=["assistant"])
+router = APIRouter(tags=["assistant"], responses=AUTH_RESPONSES)
 
 
 class AssistantRequest(BaseModel):
@@ -78,8 +83,10 @@ def assistant(
     body: AssistantRequest,
     assistant: AssistantDep,
     request: Request,
+    caller: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    acting_for(caller, body.user_id)
     spend_request(request, body.user_id)
 
     def run(transfer_id: str | None) -> JSONResponse:

@@ -103,6 +103,13 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.fixture
+def demo_client(sqlite_url: str) -> Iterator[TestClient]:
+    """The real app in demo mode: requests without a token act for the user_id they name."""
+    with TestClient(create_app(settings_for(sqlite_url, BANKBOT_DEMO_MODE="1"))) as test_client:
+        yield test_client
+
+
 def bearer(client: TestClient, user_id: int) -> dict[str, str]:
     """An Authorization header with a new access token from the app's own token service.
 

@@ -130,6 +130,26 @@ def test_bad_registrations_are_422_naming_the_field_and_never_echo_the_password(
     assert login(client, NEW["email"], NEW["password"]).status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"email": "a\\u0000b@x.io", "password": "BankBot2026!", "name": "A"}', "email"),
+        ('{"email": "ab@x.io", "password": "BankBot2026!", "name": "A\\u0000"}', "name"),
+        ('{"email": "ab@x.io", "password": "Bank\\ud800Bot2026!", "name": "A"}', "password"),
+        ('{"email": "a\\ud800b@x.io", "password": "BankBot2026!", "name": "A"}', "email"),
+    ],
+)
+def test_text_no_database_can_store_is_422_not_500(postgres_url: str, raw: str, field: str) -> None:
+    with TestClient(create_app(settings_for(postgres_url))) as client:
+        headers = {"Content-Type": "application/json"}
+        response = client.post("/api/auth/register", content=raw.encode(), headers=headers)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"][-1] == field
+        form = b"username=john%00@example.com&password=password123"
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert refused(client.post("/api/auth/login", content=form, headers=headers))
+
+
 @pytest.mark.parametrize("user_id", sorted(DEMO_EMAILS))
 def test_every_demo_user_logs_in_with_the_documented_password(
     client: TestClient, user_id: int
