@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from banking.auth import InvalidToken, Tokens
 from banking.hardening import ApiError
 from banking.passwords import password_problem
-from banking.users import EmailTaken, Profile, Role, Users
+from banking.users import EmailTaken, Profile, Role, UnknownUser, Users
 
 LOGIN_PATH = "/api/auth/login"
 LOG_IN_FIRST = "Log in first: send the access token as 'Authorization: Bearer <token>'."
@@ -101,7 +101,10 @@ CurrentUserId = Annotated[int, Depends(current_user_id)]
 
 
 def current_user(user_id: CurrentUserId, users: UsersDep) -> Profile:
-    return users.profile(user_id)
+    try:
+        return users.profile(user_id)
+    except UnknownUser as gone:  # a token from another database with the same secret
+        raise not_logged_in("The token's user does not exist.") from gone
 
 
 CurrentUser = Annotated[Profile, Depends(current_user)]

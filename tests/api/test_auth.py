@@ -269,6 +269,11 @@ def test_tampered_and_foreign_tokens_are_refused(client: TestClient) -> None:
         assert refused(me(client, forged)), forged
 
 
+def test_a_token_for_a_user_who_does_not_exist_is_refused(client: TestClient) -> None:
+    token = bearer(client, 999)["Authorization"].removeprefix("Bearer ")
+    assert refused(me(client, token), "The token's user does not exist.")
+
+
 def test_tokens_expire(sqlite_url: str) -> None:
     settings = settings_for(sqlite_url, BANKBOT_AUTH__ACCESS_TOKEN_TTL_S="1")
     with TestClient(create_app(settings)) as client:
