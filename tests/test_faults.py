@@ -124,6 +124,7 @@ def test_1000_concurrent_transfers_on_two_servers_keep_the_books(
 ) -> None:
     env = {
         **RULES_ONLY,
+        "BANKBOT_DEMO_MODE": "1",  # requests name their user: tokens are not the point here
         **NO_LIMITS,
         **QUIET,
         "DATABASE_URL": postgres_url,
@@ -159,6 +160,7 @@ def test_a_server_killed_mid_load_loses_nothing_and_retries_do_not_pay_twice(
 ) -> None:
     env = {
         **RULES_ONLY,
+        "BANKBOT_DEMO_MODE": "1",  # requests name their user: tokens are not the point here
         **NO_LIMITS,
         **QUIET,
         "DATABASE_URL": postgres_url,
@@ -257,6 +259,7 @@ def test_redis_dying_mid_run_is_reported_and_keeps_money_safe(tmp_path: Path) ->
     database_url = f"sqlite:///{tmp_path / 'bank.db'}"
     env = {
         **RULES_ONLY,
+        "BANKBOT_DEMO_MODE": "1",  # requests name their user: tokens are not the point here
         **NO_LIMITS,
         **QUIET,
         "DATABASE_URL": database_url,

@@ -47,7 +47,12 @@ def test_transfers_on_every_channel_are_audited_and_logged_without_secrets(
     database = tmp_path / "audited.db"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**RULES_ONLY, **NO_LIMITS, "DATABASE_URL": f"sqlite:///{database}"}
+    env = {
+        **RULES_ONLY,
+        **NO_LIMITS,
+        "BANKBOT_DEMO_MODE": "1",  # requests name their user: tokens are not the point here
+        "DATABASE_URL": f"sqlite:///{database}",
+    }
     with running_server(["--port", str(port)], env) as process, httpx.Client() as http:
         wait_for(f"{base}/health", process)
 

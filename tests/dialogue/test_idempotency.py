@@ -2,6 +2,7 @@
 moves no money again; the same key for another request is refused."""
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +17,8 @@ from tests.conftest import settings_for
 PASSWORD = "password123"
 SEND = {"user_id": 1, "message": "send 500 to ravi", "password": PASSWORD}
 START_PAISE = 1_000_000
+# Requests name their user by user_id (demo mode): these tests are about retries, not tokens.
+DEMO = {"BANKBOT_DEMO_MODE": "1"}
 
 
 def keyed(key: str) -> dict[str, str]:
@@ -35,7 +38,7 @@ def balance(client: TestClient) -> int:
 
 
 def test_a_retried_transfer_returns_the_first_answer_and_pays_once(sqlite_url: str) -> None:
-    with TestClient(create_app(settings_for(sqlite_url))) as client:
+    with TestClient(create_app(settings_for(sqlite_url, **DEMO))) as client:
         first = client.post("/assistant", json=SEND, headers=keyed("pay-ravi-1"))
         assert first.json()["reply"] == (
             "Successfully transferred ₹500 to Ravi. Your new balance is ₹9500."
@@ -64,10 +67,16 @@ def test_a_retried_transfer_returns_the_first_answer_and_pays_once(sqlite_url: s
         assert bad.status_code == 422 and bad.json()["error_code"] == "INVALID_REQUEST"
 
     # The answers are kept in the database: a restarted server still replays them.
-    with TestClient(create_app(settings_for(sqlite_url))) as restarted:
+    with TestClient(create_app(settings_for(sqlite_url, **DEMO))) as restarted:
         again = restarted.post("/assistant", json=SEND, headers=keyed("pay-ravi-1"))
         assert again.json() == first.json()
         assert balance(restarted) == START_PAISE - 90_000
+
+
+@pytest.fixture
+def client(sqlite_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(sqlite_url, **DEMO))) as client:
+        yield client
 
 
 def test_the_first_step_and_the_confirmation_are_different_requests(client: TestClient) -> None:
@@ -103,7 +112,7 @@ def test_a_key_still_running_gets_409_then_is_taken_over_without_paying_twice(
 ) -> None:
     """What a retry meets after its server died between committing the transfer and storing
     the answer: a claimed, unfinished key whose transfer is already in the ledger."""
-    settings = settings_for(sqlite_url, BANKBOT_IDEMPOTENCY__LEASE_S="1")
+    settings = settings_for(sqlite_url, BANKBOT_IDEMPOTENCY__LEASE_S="1", **DEMO)
     with TestClient(create_app(settings)) as client:
         assert client.post("/assistant", json=SEND, headers=keyed("k1")).json()["data"]["success"]
         with Session(client.app.state.assistant.ledger.engine) as session, session.begin():

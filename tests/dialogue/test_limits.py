@@ -13,6 +13,8 @@ from tests.conftest import REDIS_URL, settings_for
 
 BALANCE = {"user_id": 1, "message": "what's my balance"}
 PASSWORD = "password123"
+# Requests name their user by user_id (demo mode): these tests are about limits, not tokens.
+DEMO = {"BANKBOT_DEMO_MODE": "1"}
 
 
 def fresh_window(window_s: int = 60, margin_s: float = 8) -> None:
@@ -26,7 +28,7 @@ def fresh_window(window_s: int = 60, margin_s: float = 8) -> None:
 def limited(sqlite_url: str) -> Iterator[TestClient]:
     """The app with config.yaml's limits (the other tests raise them out of reach)."""
     settings = settings_for(
-        sqlite_url, BANKBOT_LIMITS__REQUESTS="10", BANKBOT_LIMITS__TRANSFERS="10"
+        sqlite_url, BANKBOT_LIMITS__REQUESTS="10", BANKBOT_LIMITS__TRANSFERS="10", **DEMO
     )
     assert settings.limits.requests_window_s == 60
     with TestClient(create_app(settings)) as client:
@@ -88,7 +90,7 @@ def test_each_websocket_message_counts_and_the_socket_stays_open(limited: TestCl
 def test_the_limit_holds_across_server_processes(sqlite_url: str, redis_prefix: str) -> None:
     """Two apps sharing Redis share the count."""
     shared = {"REDIS_URL": REDIS_URL, "BANKBOT_SESSIONS__KEY_PREFIX": redis_prefix}
-    settings = settings_for(sqlite_url, BANKBOT_LIMITS__REQUESTS="10", **shared)
+    settings = settings_for(sqlite_url, BANKBOT_LIMITS__REQUESTS="10", **shared, **DEMO)
     fresh_window()
     with (
         TestClient(create_app(settings)) as first,
@@ -101,7 +103,7 @@ def test_the_limit_holds_across_server_processes(sqlite_url: str, redis_prefix: 
 
 
 def test_the_eleventh_transfer_in_an_hour_is_refused_and_says_when(sqlite_url: str) -> None:
-    settings = settings_for(sqlite_url, BANKBOT_LIMITS__TRANSFERS="10")
+    settings = settings_for(sqlite_url, BANKBOT_LIMITS__TRANSFERS="10", **DEMO)
     assert settings.limits.transfers_window_s == 3600
     fresh_window(3600, margin_s=30)
     with TestClient(create_app(settings)) as client:
@@ -130,3 +132,63 @@ def test_the_eleventh_transfer_in_an_hour_is_refused_and_says_when(sqlite_url: s
         assert ledger.balance(1) == 1_000_000 - 10 * 100
         reasons = [row.reason for row in AuditLog(ledger.engine).for_user(1)]
         assert reasons == ["insufficient_funds", *[None] * 10, "transfer_limit", "transfer_limit"]
+
+
+def test_the_sixth_password_in_15_minutes_is_refused_on_any_channel_even_when_right(
+    sqlite_url: str,
+) -> None:
+    """Five wrong passwords, one on each channel; then the right one is refused on each."""
+    with TestClient(create_app(settings_for(sqlite_url, **DEMO))) as client:
+        _brute_force(client)
+
+
+def _brute_force(client: TestClient) -> None:
+    locked = "Too many wrong passwords. Transfers are locked for 15 minutes. Nothing was sent."
+    send = {"user_id": 1, "message": "send 100 to ravi"}
+    wrong = "not-my-password"
+
+    def websocket(password: str) -> str:
+        """Sends the password when asked for it, like a client: the last reply."""
+        with client.websocket_connect("/api/ai/chat/ws?user_id=1") as socket:
+            event = {"type": "chat", "message": send["message"]}
+            while event:
+                socket.send_json(event)
+                words = []
+                while (reply := socket.receive_json())["type"] != "chat_end":
+                    words.append(reply.get("content", ""))
+                asked = reply["data"]["require_password"] and event["type"] == "chat"
+                event = {"type": "password", "password": password} if asked else None
+        return "".join(words)
+
+    def support(password: str) -> str:
+        started = client.post("/chat/start", json={"user_id": 1}).json()
+        body = {"conversation_id": started["conversation_id"], **send, "password": password}
+        del body["user_id"]
+        return client.post("/chat/message", json=body).json()["message"]
+
+    def stateless(password: str) -> str:
+        return client.post("/assistant", json={**send, "password": password}).json()["reply"]
+
+    def chat(password: str) -> str:
+        body = {**send, "password": password}
+        return client.post("/api/ai/chat", json=body).json()["response"]
+
+    def conversation(password: str) -> str:
+        turn = {**send, "session_id": f"brute-{password}"}
+        asked = client.post("/api/v1/assistant", json=turn).json()
+        if not asked["data"]["require_password"]:
+            return asked["reply"]
+        confirm = {**turn, "message": "yes", "password": password}
+        return client.post("/api/v1/assistant", json=confirm).json()["reply"]
+
+    channels = [stateless, chat, websocket, support, conversation]
+    answers = [channel(wrong) for channel in channels]
+    assert all(answer.startswith("Incorrect password") for answer in answers[:4]), answers
+    assert answers[4] == locked
+    for channel in channels:
+        assert channel(PASSWORD) == locked, channel.__name__
+    assert client.app.state.assistant.ledger.balance(1) == 1_000_000
+    reasons = [row.reason for row in AuditLog(client.app.state.assistant.ledger.engine).for_user(1)]
+    # Audited: every attempt that presented a password (the socket and the conversation
+    # are refused before they ask for one).
+    assert reasons == ["wrong_password"] * 4 + ["locked"] * 4
