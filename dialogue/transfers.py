@@ -144,8 +144,9 @@ class Teller:
             outcome = Outcome(refusal="recipient_unavailable")
         except TransferAlreadyMade:
             outcome = Outcome(refusal="already_made")
-        if outcome.receipt is None:
-            self.limits.release_transfer(person.id, quota)
+        finally:  # not made (refused, or the database failed): the reservation goes back
+            if outcome.receipt is None:
+                self.limits.release_transfer(person.id, quota)
         return outcome
 
     def _trace(
