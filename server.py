@@ -17,21 +17,31 @@ from typing import Any
 
 import uvicorn
 import yaml
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
 
+import banking.auth_routes
 import dialogue.chat_routes
 import dialogue.routes
 import dialogue.support_routes
 import nlu.routes
 import voice.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
+from banking.audit import AuditLog
+from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
+from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
+from banking.users import ROLES, UnknownUser, Users
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
+from dialogue.idempotency import IdempotencySettings, IdempotencyStore
+from dialogue.limits import Limits, LimitSettings
 from dialogue.lockout import LockoutSettings, PasswordGuard
+from dialogue.logs import logging_config
 from dialogue.support import SupportDesk
+from dialogue.throttle import RateLimitExceeded, RateLimitHeaders, too_many_requests
+from dialogue.transfers import Teller
 from nlu import BackendSettings, NLUSettings, build_pipeline
 from nlu.llm import LLMSettings
 from nlu.model_files import ModelFileError, require, require_directory
@@ -43,6 +53,7 @@ ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
 DEMO_DATA = ROOT / "data" / "demo_users.yaml"
 ENV_PREFIX = "BANKBOT_"
+log = logging.getLogger("bankbot")
 API_PREFIX = "/api/v1"
 VAD_MODEL = "silero-vad-v6"
 
@@ -58,6 +69,7 @@ class Settings(BaseModel):
     service_name: str
     database_url: str
     demo_data: bool
+    demo_mode: bool
     log_level: str
     server: ServerSettings
     nlu: NLUSettings
@@ -67,6 +79,10 @@ class Settings(BaseModel):
     sessions: SessionSettings
     lockout: LockoutSettings
     voice: VoiceSettings
+    auth: AuthSettings
+    security: SecuritySettings
+    limits: LimitSettings
+    idempotency: IdempotencySettings
 
 
 class ConfigError(Exception):
@@ -94,6 +110,7 @@ def load_settings(
     except ValidationError as error:
         raise ConfigError(f"invalid settings from {path} and environment:\n{error}") from error
     settings.database_url = _anchor_sqlite_path(settings.database_url)
+    settings.auth.jwt_secret_file = str(ROOT / settings.auth.jwt_secret_file)
     return settings
 
 
@@ -127,6 +144,7 @@ def _anchor_sqlite_path(database_url: str) -> str:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    secret = signing_secret(settings.auth)  # a bad secret stops the start, before Rasa
     engine = make_engine(settings.database_url)
     if settings.demo_data:
         seed_demo_data(engine, DEMO_DATA)
@@ -146,11 +164,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.nlu = pipeline
     guard = PasswordGuard(sessions, directory, settings.lockout)
+    app.state.limits = Limits(sessions, settings.limits)
+    app.state.idempotency = IdempotencyStore(engine, settings.idempotency.lease_s)
+    teller = Teller(ledger, guard, app.state.limits, AuditLog(engine))
     app.state.assistant = Assistant(
-        pipeline, ledger, directory, settings.assistant, sessions, guard
+        pipeline, ledger, directory, settings.assistant, sessions, teller
     )
     app.state.support = SupportDesk(engine)
     app.state.voice = _voice(app.state.assistant, settings.voice)
+    app.state.demo_mode = settings.demo_mode
+    app.state.users = Users(engine)
+    app.state.tokens = Tokens(engine, secret, settings.auth)
 
     health = APIRouter(tags=["health"])
 
@@ -181,11 +205,23 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(nlu.routes.admin)
     app.include_router(voice.routes.router)
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
+    admin_only = Depends(banking.auth_routes.require_role("admin"))
+    app.include_router(nlu.routes.admin, dependencies=[admin_only])
+    app.include_router(banking.auth_routes.router)
+    harden(app, settings.security)
+
+    app.add_middleware(RateLimitHeaders)
+    app.add_exception_handler(RateLimitExceeded, too_many_requests)
 
     @app.exception_handler(Exception)
-    async def internal_error(_request: Request, _error: Exception) -> JSONResponse:
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        log.error(
+            "request failed",
+            exc_info=error,
+            extra={"event": "error", "fields": {"path": request.url.path}},
+        )
         body = {"status": "error", "error_code": "INTERNAL_ERROR", "message": "Server error"}
-        return JSONResponse(body, status_code=500)
+        return JSONResponse(body, status_code=500, headers=SECURITY_HEADERS)
 
     return app
 
@@ -207,22 +243,48 @@ def _voice(assistant: Assistant, settings: VoiceSettings) -> VoiceServices | Non
     return services
 
 
+def grant_role(settings: Settings, email: str, role: str) -> None:
+    """`--grant-role`: give a registered user a role; ConfigError says what is wrong."""
+    if role not in ROLES:
+        raise ConfigError(f"the role must be one of {', '.join(ROLES)}")
+    engine = make_engine(settings.database_url)
+    try:
+        profile = Users(engine).grant(email, role)  # type: ignore[arg-type]
+    except UnknownUser as error:
+        raise ConfigError(f"no user registered with the email {email}") from error
+    finally:
+        engine.dispose()
+    print(f"{profile.email} is now {profile.role}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the voice banking assistant.")
     parser.add_argument("--config", type=Path, help="settings file (default: config.yaml)")
     parser.add_argument("--host", help="address to listen on (default from settings)")
     parser.add_argument("--port", type=int, help="port to listen on (default from settings)")
+    parser.add_argument(
+        "--grant-role",
+        nargs=2,
+        metavar=("EMAIL", "ROLE"),
+        help=f"give a registered user a role ({', '.join(ROLES)}), then exit",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
+        if args.grant_role:
+            grant_role(settings, *args.grant_role)
+            return
         app = create_app(settings)
-    except (ConfigError, ModelFileError, RasaSetupError) as error:
+    except (ConfigError, ModelFileError, RasaSetupError, SecretError) as error:
         sys.exit(f"bankbot: {error}")
+    redact_tokens_in("uvicorn.access", "uvicorn.error")  # a WebSocket's ?token=
     uvicorn.run(
         app,
         host=args.host or settings.server.host,
         port=args.port or settings.server.port,
         log_level=settings.log_level,
+        ws_max_size=settings.security.max_ws_frame_bytes,
+        log_config=logging_config(settings.log_level),
     )
 
 

@@ -7,7 +7,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, create_engine, text
 
 # Importing the models registers their tables on SQLModel.metadata.
-from banking import models  # noqa: F401
+from banking import audit, models  # noqa: F401
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK_OPTION = "bankbot_write_lock"
@@ -18,13 +18,18 @@ SCHEMA_LOCK = 0x62616E6B626F74  # "bankbot"
 def make_engine(database_url: str) -> Engine:
     """Create the engine and its tables.
 
+    Statement parameters (names, descriptions) are kept out of error messages, so that a
+    logged database error carries no personal data.
+
     On SQLite the driver's own transaction handling is switched off so that a write
     transaction can start with BEGIN IMMEDIATE (taking the write lock before reading);
     see `writing()`.
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        )
         # Several server processes may start at once on an empty database: one creates
         # the tables while the others wait, then find them there.
         with engine.begin() as connection:
@@ -33,7 +38,7 @@ def make_engine(database_url: str) -> Engine:
         return engine
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
     _use_sqlite_locking(engine)
     SQLModel.metadata.create_all(engine)
     return engine

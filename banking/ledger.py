@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from banking.audit import audit_row
 from banking.db import writing
 from banking.models import Account, LedgerEntry
 from banking.money import InvalidAmount, format_rupees
@@ -66,6 +67,7 @@ class Ledger:
         receiver_label: str,
         sender_label: str,
         transfer_id: str | None = None,
+        channel: str = "internal",
     ) -> TransferReceipt:
         """Move `amount` paise, or change nothing.
 
@@ -75,6 +77,8 @@ class Ledger:
         that may retry (a conversation confirmed twice, two servers racing) passes its own
         `transfer_id`: once a transfer with that id is committed, another raises
         TransferAlreadyMade (checked under the lock; a unique constraint backs it up).
+        The transfer's audit row (banking/audit.py, naming `channel`) is written in the same
+        transaction.
         """
         if amount <= 0:
             raise InvalidAmount("amount must be positive")
@@ -124,6 +128,15 @@ class Ledger:
                         description=f"Received {shown} from {sender_label}",
                         created_at=now,
                         balance_after=receiver.balance,
+                    ),
+                    audit_row(
+                        user_id=sender_id,
+                        channel=channel,
+                        amount=amount,
+                        receiver_user_id=receiver_id,
+                        receiver=receiver_label,
+                        outcome="completed",
+                        transfer_id=transfer_id,
                     ),
                 ]
             )

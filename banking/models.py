@@ -51,3 +51,21 @@ class LedgerEntry(SQLModel, table=True):
     description: str
     created_at: datetime
     balance_after: int = Field(description="paise")
+
+
+class StaffRole(SQLModel, table=True):
+    """A user who works for the bank: "agent" (support tickets) or "admin" (also the NLU
+    models). Everyone without a row is a customer. Granted with `server.py --grant-role`."""
+
+    __table_args__ = (CheckConstraint("role IN ('agent', 'admin')", name="staff_role"),)
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    role: str
+
+
+class RevokedSession(SQLModel, table=True):
+    """A login ended by logout: its access and refresh tokens (which share the session id)
+    are refused until `expires_at` (Unix seconds), when they would have expired anyway."""
+
+    session_id: str = Field(primary_key=True)
+    expires_at: int = Field(index=True)

@@ -1,7 +1,8 @@
 """Throughput and latency of the text API, measured against the real server.
 
 Starts `server.py` (default settings: the whole NLU cascade) on a fresh SQLite database
-and a free port, waits until it is healthy, then reports
+and a free port, waits until it is healthy, logs in as demo user 1 (every request after
+carries its access token), then reports
 requests/second and p50/p95 latency for: GET /health (the trivial baseline),
 balance checks through POST /assistant, two-step transfers (both requests,
 the second one verifying the bcrypt password and writing the ledger), a balance check
@@ -29,6 +30,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# The benchmarks measure the server, not the per-user limits (10 requests a minute).
+NO_LIMITS = {"BANKBOT_LIMITS__REQUESTS": "1000000", "BANKBOT_LIMITS__TRANSFERS": "1000000"}
 
 
 def free_port() -> int:
@@ -41,8 +44,13 @@ def start_server(
     port: int, database: Path, redis_url: str | None, settings: dict[str, str] | None = None
 ) -> subprocess.Popen:
     """`server.py` on this port and SQLite file, with BANKBOT_* `settings`, once healthy."""
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "BANKBOT_LOG_LEVEL": "warning"}
-    env |= settings or {}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "BANKBOT_LOG_LEVEL": "warning",
+        **NO_LIMITS,
+        **(settings or {}),
+    }
     if redis_url:
         env |= {"REDIS_URL": redis_url, "BANKBOT_SESSIONS__KEY_PREFIX": f"bench:{uuid.uuid4()}:"}
     process = subprocess.Popen(
@@ -63,7 +71,13 @@ def start_server(
     raise SystemExit("the server was not healthy within 180 s")
 
 
-def measure(name: str, call: Callable[[httpx.Client], None], count: int, workers: int) -> None:
+def measure(
+    name: str,
+    call: Callable[[httpx.Client], None],
+    count: int,
+    workers: int,
+    headers: dict[str, str] | None = None,
+) -> None:
     latencies: list[float] = []
 
     def one(client: httpx.Client) -> None:
@@ -71,7 +85,7 @@ def measure(name: str, call: Callable[[httpx.Client], None], count: int, workers
         call(client)
         latencies.append(time.perf_counter() - started)
 
-    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(workers) as pool:
+    with httpx.Client(timeout=30, headers=headers) as client, ThreadPoolExecutor(workers) as pool:
         began = time.perf_counter()
         for future in [pool.submit(one, client) for _ in range(count)]:
             future.result()
@@ -96,6 +110,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         server = start_server(port, Path(folder) / "bench.db", args.redis)
         try:
+            form = {"username": "john@example.com", "password": "password123"}
+            login = httpx.post(f"{base}/api/auth/login", data=form, timeout=30)
+            user = {"Authorization": f"Bearer {login.json()['access_token']}"}  # user 1
 
             def health(client: httpx.Client) -> None:
                 client.get(f"{base}/health").raise_for_status()
@@ -138,15 +155,18 @@ def main() -> None:
                 " one server process"
             )
             measure("GET /health (baseline)", health, args.requests, args.workers)
-            measure("POST /assistant balance", balance, args.requests, args.workers)
-            measure("POST /assistant paraphrase (Rasa)", paraphrase, args.requests, args.workers)
-            measure("two-step transfer (2 requests)", transfer, args.transfers, args.workers)
-            measure("conversation balance", conversation_balance, args.requests, args.workers)
+            measure("POST /assistant balance", balance, args.requests, args.workers, user)
+            measure(
+                "POST /assistant paraphrase (Rasa)", paraphrase, args.requests, args.workers, user
+            )
+            measure("two-step transfer (2 requests)", transfer, args.transfers, args.workers, user)
+            measure("conversation balance", conversation_balance, args.requests, args.workers, user)
             measure(
                 "conversation transfer (4 turns)",
                 conversation_transfer,
                 args.transfers,
                 args.workers,
+                user,
             )
         finally:
             server.terminate()

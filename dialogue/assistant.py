@@ -5,19 +5,13 @@ the second one carrying the password. With a session the turn is part of a conve
 (dialogue/conversation.py) whose state the session store keeps between turns.
 """
 
+import logging
+import time
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from banking import (
-    AccountNotFound,
-    Directory,
-    InsufficientFunds,
-    Ledger,
-    Person,
-    rupees_number,
-    rupees_to_paise,
-)
+from banking import Directory, Ledger, Person, rupees_number, rupees_to_paise
 from dialogue import reply as say
 from dialogue.contacts import find_contact
 from dialogue.conversation import (
@@ -27,11 +21,14 @@ from dialogue.conversation import (
     amount_refusal,
     paise_or_none,
 )
-from dialogue.lockout import PasswordGuard
+from dialogue.logs import log_event
 from dialogue.reply import AssistantReply
 from dialogue.sessions import SessionStore, SessionStoreUnavailable
 from dialogue.speech import speakable
+from dialogue.transfers import Teller
 from nlu import NLUResult, Pipeline
+
+log = logging.getLogger(__name__)
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
 
@@ -58,14 +55,15 @@ class Assistant:
         directory: Directory,
         settings: AssistantSettings,
         sessions: SessionStore,
-        guard: PasswordGuard,
+        teller: Teller,
     ) -> None:
         self.nlu = nlu
         self.ledger = ledger
         self.directory = directory
         self.settings = settings
         self.sessions = sessions
-        self.guard = guard
+        self.teller = teller
+        self.guard = teller.guard
         self.zone = ZoneInfo(settings.timezone)
         self.transfer_settings = TransferSettings(
             max_transfer_paise=rupees_to_paise(settings.max_transfer_rupees),
@@ -87,23 +85,52 @@ class Assistant:
         text: str,
         password: str | None = None,
         session_id: str | None = None,
+        *,
+        channel: str = "assistant",
+        transfer_id: str | None = None,
     ) -> AssistantReply:
         """Answer one utterance; `session_id` makes it a turn of that conversation.
 
         The password is only ever compared, never stored or repeated. An empty text with
-        a password is a conversation's answer to "confirm with your password".
+        a password is a conversation's answer to "confirm with your password". `channel`
+        names the channel in the audit trail and the logs. `transfer_id` is the id the
+        ledger gives a transfer this stateless turn makes (derived from a client's
+        Idempotency-Key, so that a retry after a crash moves no money again); a
+        conversation's transfer has an id of its own.
         """
+        started = time.perf_counter()
         person = self.directory.person(user_id)
         if person is None:
-            return say.user_not_found()
-        try:
-            if session_id is None:
-                return self._stateless(person, text, password or None)
-            return self._converse(person, session_id, text, password or None)
-        except SessionStoreUnavailable:  # sessions or password counters: nothing moved
-            return say.store_unavailable()
+            answer = say.user_not_found()
+        else:
+            try:
+                if session_id is None:
+                    answer = self._stateless(person, text, password or None, channel, transfer_id)
+                else:
+                    answer = self._converse(person, session_id, text, password or None, channel)
+            except SessionStoreUnavailable:  # sessions or password counters: nothing moved
+                answer = say.store_unavailable()
+        log_event(
+            log,
+            "turn",
+            user_id=user_id,
+            channel=channel,
+            conversation=session_id is not None,
+            source=answer.source,
+            confidence=answer.confidence,
+            page=answer.page,
+            total_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return answer
 
-    def _stateless(self, person: Person, text: str, password: str | None) -> AssistantReply:
+    def _stateless(
+        self,
+        person: Person,
+        text: str,
+        password: str | None,
+        channel: str,
+        transfer_id: str | None,
+    ) -> AssistantReply:
         meaning = self.nlu.parse(text)
         if not self.nlu.is_sure(meaning, text):
             return say.not_understood(meaning.confidence, meaning.source)
@@ -112,11 +139,11 @@ class Assistant:
         if meaning.intent == "transaction_history":
             return self._history(person, meaning)
         if meaning.intent == "send_money":
-            return self._send(person, meaning, password)
+            return self._send(person, meaning, password, channel, transfer_id)
         return say.dialogue_act(meaning.intent, meaning.confidence, meaning.source)
 
     def _converse(
-        self, person: Person, session_id: str, text: str, password: str | None
+        self, person: Person, session_id: str, text: str, password: str | None, channel: str
     ) -> AssistantReply:
         """A turn of a conversation: the pending transfer first, then any other topic.
 
@@ -130,10 +157,10 @@ class Assistant:
         conversation = Conversation(
             state,
             person,
-            ledger=self.ledger,
             directory=self.directory,
-            guard=self.guard,
+            teller=self.teller,
             settings=self.transfer_settings,
+            channel=channel,
         )
         expired = conversation.drop_if_expired()
         meaning = (
@@ -231,7 +258,14 @@ class Assistant:
             },
         )
 
-    def _send(self, person: Person, meaning: NLUResult, password: str | None) -> AssistantReply:
+    def _send(
+        self,
+        person: Person,
+        meaning: NLUResult,
+        password: str | None,
+        channel: str,
+        transfer_id: str | None,
+    ) -> AssistantReply:
         """Checks in the documented order: recipient, amount > 0, password, balance."""
 
         def refuse(text: str) -> AssistantReply:
@@ -250,30 +284,23 @@ class Assistant:
         if refusal is not None:
             return refuse(refusal)
         assert amount is not None  # amount_refusal refuses a fraction of a paisa
-        if self.guard.locked(person.id):
-            return refuse(say.password_refused("locked", self.guard.settings.lock_s))
         if password is None:
+            # A locked user is told at once; with a password the teller checks the lock
+            # itself, and audits the attempt.
+            if self.guard.locked(person.id):
+                return refuse(say.password_refused("locked", self.guard.settings.lock_s))
             return self._transfer_reply(
                 meaning,
                 say.confirm_transfer(amount, contact.label),
                 require_password=True,
                 success=False,
             )
-        verdict = self.guard.check(person.id, password)
-        if verdict != "right":
-            return refuse(say.password_refused(verdict, self.guard.settings.lock_s))
-        try:
-            receipt = self.ledger.transfer(
-                person.id,
-                contact.user_id,
-                amount,
-                receiver_label=contact.label,
-                sender_label=person.first_name,
-            )
-        except InsufficientFunds as short:
-            return refuse(say.insufficient_balance(short.balance, short.amount))
-        except AccountNotFound:
-            return refuse(say.RECIPIENT_UNAVAILABLE)
+        outcome = self.teller.execute(
+            person, contact, amount, password, channel=channel, transfer_id=transfer_id
+        )
+        receipt = outcome.receipt
+        if receipt is None:
+            return refuse(self.teller.refusal_text(outcome, amount))
         return self._transfer_reply(
             meaning,
             say.transferred(amount, contact.label, receipt.sender_balance),

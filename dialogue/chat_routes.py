@@ -3,8 +3,9 @@
 Both are thin adapters around `Assistant.turn()`, and both are conversations: a transfer
 can be set up over several messages. A WebSocket is one conversation (its session id is
 made at connect and never shown); the HTTP fallback returns a `session_id` to send back.
-Until bearer tokens arrive (the security issue) the user is named by `user_id`, in the
-body or the query string, as on /assistant.
+The user is the access token's (the Authorization header, or `?token=` on the socket);
+a `user_id` in the body or query string is optional and must be the token's user. In demo
+mode a request without a token names its user by `user_id` (banking.auth_routes).
 
 Beyond seeds/000: `chat_end` carries the reply's `page` and `data` (`data.awaiting` and
 `data.require_password` say what the assistant waits for), a `{"type": "password"}`
@@ -16,29 +17,33 @@ else: never echoed, logged or kept.
 import logging
 import re
 import uuid
+from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from banking.auth_routes import AUTH_RESPONSES, Caller, acting_user, channel_user
+from banking.hardening import ApiError
 from dialogue import reply as say
 from dialogue.assistant import Assistant
+from dialogue.idempotency import IdempotencyKey, idempotent
 from dialogue.reply import AssistantReply
 from dialogue.routes import (
+    GUARDED_RESPONSES,
     MAX_MESSAGE_CHARS,
     MAX_PASSWORD_CHARS,
     SESSION_ID_PATTERN,
     AssistantDep,
     UserId,
 )
+from dialogue.throttle import RateLimitExceeded, limit_message, spend_request
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME_BYTES = 64 * 1024
-
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], responses=AUTH_RESPONSES)
 
 Message = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
@@ -49,7 +54,10 @@ Password = Annotated[str, Field(max_length=MAX_PASSWORD_CHARS)]
 
 class ChatRequest(BaseModel):
     message: Message
-    user_id: UserId
+    user_id: Annotated[
+        UserId | None,
+        Field(description="The token's user (optional); in demo mode, whom to act for"),
+    ] = None
     session_id: Annotated[
         str | None, Field(pattern=SESSION_ID_PATTERN, description="Continues a conversation")
     ] = None
@@ -66,16 +74,32 @@ class ChatResponse(BaseModel):
 @router.post(
     "/api/ai/chat",
     response_model=ChatResponse,
-    responses={404: {"model": ChatResponse, "description": "User not found"}},
+    responses={404: {"model": ChatResponse, "description": "User not found"}, **GUARDED_RESPONSES},
 )
-def chat(body: ChatRequest, assistant: AssistantDep) -> JSONResponse:
+def chat(
+    body: ChatRequest,
+    assistant: AssistantDep,
+    request: Request,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """One chat message: the HTTP fallback of the WebSocket chat."""
+    body.user_id = acting_user(caller, body.user_id)  # the token's user, filled in if left out
+    spend_request(request, body.user_id)
     session_id = body.session_id or uuid.uuid4().hex
-    answer = assistant.turn(body.user_id, body.message, body.password, session_id)
-    content = ChatResponse(
-        response=answer.reply, session_id=session_id, page=answer.page, data=answer.data
-    )
-    return JSONResponse(content.model_dump(), status_code=200 if answer.user_found else 404)
+
+    def run(_transfer_id: str | None) -> JSONResponse:
+        # A conversation's transfer has its own id, kept with the conversation.
+        answer = assistant.turn(
+            body.user_id, body.message, body.password, session_id, channel="chat"
+        )
+        content = ChatResponse(
+            response=answer.reply, session_id=session_id, page=answer.page, data=answer.data
+        )
+        return JSONResponse(content.model_dump(), status_code=200 if answer.user_found else 404)
+
+    payload = {**body.model_dump(exclude={"password"}), "password_given": bool(body.password)}
+    return idempotent(request, idempotency_key, body.user_id, "chat", payload, run)
 
 
 class ChatEvent(BaseModel):
@@ -97,6 +121,7 @@ ClientEvent = TypeAdapter(
     Annotated[ChatEvent | PasswordEvent | PingEvent, Field(discriminator="type")]
 )
 USER_ID = TypeAdapter(UserId)
+CONNECT_HINT = "Connect with ?user_id=<your user id>."
 WORD = re.compile(r"\S+\s*|\s+")
 
 
@@ -111,20 +136,25 @@ async def chat_socket(websocket: WebSocket, assistant: AssistantDep) -> None:
     await websocket.accept()
     user_id = await known_user(websocket, assistant)
     if isinstance(user_id, str):
-        await _send_error(websocket, user_id)
-        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+        await _refuse(websocket, user_id)
         return
     session_id = uuid.uuid4().hex
+    max_bytes = websocket.app.state.settings.security.max_ws_message_bytes
     try:
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 return
-            event = _read(frame)
+            event = _read(frame, max_bytes)
             if isinstance(event, str):
                 await _send_error(websocket, event)
             elif isinstance(event, PingEvent):
                 await websocket.send_json({"type": "pong"})
+            elif ended := await token_ended(websocket, user_id):
+                await _refuse(websocket, ended)
+                return
+            elif refusal := await over_limit(websocket, user_id):
+                await _send_error(websocket, refusal)
             else:
                 answer = await _turn(assistant, user_id, event, session_id)
                 if answer is None:
@@ -136,26 +166,54 @@ async def chat_socket(websocket: WebSocket, assistant: AssistantDep) -> None:
 
 
 async def known_user(websocket: WebSocket, assistant: Assistant) -> int | str:
-    """The `user_id` of the query string if that user exists, else why not in words.
+    """The token's user (whom a `?user_id=` must name) or, in demo mode without a token,
+    the `?user_id=`, if that user exists; else why not, in words.
 
     Every WebSocket channel (chat, voice) identifies its user this way.
     """
+    named = websocket.query_params.get("user_id")
     try:
-        user_id = USER_ID.validate_json(websocket.query_params.get("user_id") or "")
+        user_id = await channel_user(
+            websocket, None if named is None else USER_ID.validate_json(named)
+        )
     except ValidationError:
-        return "Connect with ?user_id=<your user id>."
+        return CONNECT_HINT
+    except ApiError as refusal:
+        return refusal.message
+    if user_id is None:
+        return CONNECT_HINT
     if not await run_in_threadpool(assistant.knows, user_id):
         return say.user_not_found().reply
     return user_id
 
 
-def _read(frame: dict[str, Any]) -> ChatEvent | PasswordEvent | PingEvent | str:
+async def token_ended(websocket: WebSocket, user_id: int) -> str | None:
+    """Why the socket's token stopped working since it connected (logged out, expired), or
+    None: every channel checks it again before each turn, so a logout also ends sockets."""
+    try:
+        await channel_user(websocket, user_id)
+    except ApiError as refusal:
+        return refusal.message
+    return None
+
+
+async def over_limit(websocket: WebSocket, user_id: int) -> str | None:
+    """Why this message is over the user's request limit, or None: each message counts."""
+    try:
+        await run_in_threadpool(spend_request, websocket, user_id)
+    except RateLimitExceeded as over:
+        window_s = websocket.app.state.limits.settings.requests_window_s
+        return limit_message(over.quota, window_s)
+    return None
+
+
+def _read(frame: dict[str, Any], max_bytes: int) -> ChatEvent | PasswordEvent | PingEvent | str:
     """The client's event, or what is wrong with the frame in words."""
     text = frame.get("text")
     if text is None:
         return "Send JSON text messages, not binary frames."
-    if len(text.encode()) > MAX_FRAME_BYTES:
-        return f"Messages are limited to {MAX_FRAME_BYTES} bytes."
+    if len(text.encode()) > max_bytes:
+        return f"Messages are limited to {max_bytes} bytes."
     try:
         return ClientEvent.validate_json(text)
     except ValidationError as error:
@@ -186,7 +244,9 @@ async def _turn(
     """
     text = event.message if isinstance(event, ChatEvent) else ""
     try:
-        return await run_in_threadpool(assistant.turn, user_id, text, event.password, session_id)
+        return await run_in_threadpool(
+            partial(assistant.turn, channel="chat-ws"), user_id, text, event.password, session_id
+        )
     except Exception:
         # Like HTTP's 500, but the socket stays open. Nothing is half-written: a transfer
         # is one database transaction.
@@ -196,6 +256,12 @@ async def _turn(
 
 async def _send_error(websocket: WebSocket, message: str) -> None:
     await websocket.send_json({"type": "error", "message": message})
+
+
+async def _refuse(websocket: WebSocket, message: str) -> None:
+    """Say why, then close with 1008 (policy violation)."""
+    await _send_error(websocket, message)
+    await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
 
 
 async def _stream(websocket: WebSocket, answer: AssistantReply) -> None:

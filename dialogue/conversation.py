@@ -14,21 +14,17 @@ from typing import Literal
 from pydantic import BaseModel
 
 from banking import (
-    AccountNotFound,
     ContactEntry,
     Directory,
-    InsufficientFunds,
     InvalidAmount,
-    Ledger,
     Person,
-    TransferAlreadyMade,
     rupees_number,
     rupees_to_paise,
 )
 from dialogue import reply as say
 from dialogue.contacts import match_contact, name_in_answer, name_words, surely_a_contact
-from dialogue.lockout import PasswordGuard
 from dialogue.reply import AssistantReply
+from dialogue.transfers import Teller
 from nlu import NLUResult, negates, read_slots
 
 Awaiting = Literal["receiver", "receiver_confirmation", "amount", "confirmation", "password"]
@@ -89,17 +85,18 @@ class Conversation:
         state: ConversationState,
         person: Person,
         *,
-        ledger: Ledger,
         directory: Directory,
-        guard: PasswordGuard,
+        teller: Teller,
         settings: TransferSettings,
+        channel: str,
     ) -> None:
         self.state = state
         self.person = person
-        self.ledger = ledger
         self.directory = directory
-        self.guard = guard
+        self.teller = teller
+        self.guard = teller.guard
         self.settings = settings
+        self.channel = channel
         self.contacts = directory.contacts(person.id)
 
     def drop_if_expired(self) -> str | None:
@@ -273,12 +270,12 @@ class Conversation:
     ) -> AssistantReply:
         if self._awaiting(pending) != "password":
             return self._ask(pending, meaning)
+        if password:  # the teller checks the lock too, and audits the attempt
+            return self._execute(pending, meaning, password)
         if self.guard.locked(self.person.id):
             self.state.pending = None
             text = say.password_refused("locked", self.guard.settings.lock_s)
             return self._reply(text, meaning, success=False)
-        if password:
-            return self._execute(pending, meaning, password)
         return self._ask(pending, meaning)
 
     def _execute(
@@ -286,31 +283,23 @@ class Conversation:
     ) -> AssistantReply:
         contact = self._contact(pending.receiver)
         assert contact is not None and pending.amount is not None
-        verdict = self.guard.check(self.person.id, password)
-        if verdict != "right":
-            self.state.pending = None
-            text = say.password_refused(verdict, self.guard.settings.lock_s)
-            return self._reply(text, meaning, success=False)
-        try:
-            receipt = self.ledger.transfer(
-                self.person.id,
-                contact.user_id,
-                pending.amount,
-                receiver_label=contact.label,
-                sender_label=self.person.first_name,
-                transfer_id=pending.transfer_id,
-            )
-        except InsufficientFunds as short:
+        outcome = self.teller.execute(
+            self.person,
+            contact,
+            pending.amount,
+            password,
+            channel=self.channel,
+            transfer_id=pending.transfer_id,
+        )
+        receipt = outcome.receipt
+        if outcome.refusal == "insufficient_funds" and outcome.balance is not None:
             pending_amount, pending.amount = pending.amount, None
-            text = say.insufficient_then_ask(short.balance, pending_amount, contact.label)
+            text = say.insufficient_then_ask(outcome.balance, pending_amount, contact.label)
             return self._reply(text, meaning, success=False)
-        except AccountNotFound:
-            self.state.pending = None
-            return self._reply(say.RECIPIENT_UNAVAILABLE, meaning, success=False)
-        except TransferAlreadyMade:
-            self.state.pending = None
-            return self._reply(say.ALREADY_MADE, meaning, success=False)
         self.state.pending = None
+        if receipt is None:
+            text = self.teller.refusal_text(outcome, pending.amount)
+            return self._reply(text, meaning, success=False)
         text = say.transferred(pending.amount, contact.label, receipt.sender_balance)
         reply = self._reply(text, meaning, success=True)
         reply.page = "transfer"

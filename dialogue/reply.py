@@ -171,6 +171,22 @@ def password_refused(verdict: str, lock_s: int) -> str:
     )
 
 
+def transfer_limit(limit: int, window_s: int, retry_after_s: int) -> str:
+    """The hourly transfer limit reached: when the user may send again."""
+    minutes = max(1, round(retry_after_s / 60))
+    return (
+        f"You have reached the limit of {limit} transfers per {_period(window_s)}. "
+        f"Nothing was sent. You can send money again in {minutes} "
+        f"minute{'s' if minutes != 1 else ''}."
+    )
+
+
+def _period(seconds: int) -> str:
+    if seconds == 3600:
+        return "hour"
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+
+
 def did_you_mean(receiver: str) -> str:
     return f"Did you mean {receiver}?"
 

@@ -1,13 +1,20 @@
-"""POST /assistant: the text channel. It translates HTTP to Assistant.turn() and back."""
+"""POST /assistant: the text channel. It translates HTTP to Assistant.turn() and back.
+
+The `user_id` must be the access token's user (403 otherwise); in demo mode a request
+without a token acts for the `user_id` it names, as seeds/001 documents.
+"""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.requests import HTTPConnection
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 
+from banking.auth_routes import AUTH_RESPONSES, Caller, acting_for
 from dialogue.assistant import Assistant
+from dialogue.idempotency import IdempotencyKey, idempotent
+from dialogue.throttle import spend_request
 
 MAX_MESSAGE_CHARS = 1000
 MAX_PASSWORD_CHARS = 128
@@ -16,7 +23,7 @@ SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_USER_ID = 2**63 - 1
 UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID)]
 
-router = APIRouter(tags=["assistant"])
+router = APIRouter(tags=["assistant"], responses=AUTH_RESPONSES)
 
 
 class AssistantRequest(BaseModel):
@@ -56,15 +63,45 @@ def _assistant(connection: HTTPConnection) -> Assistant:
 
 AssistantDep = Annotated[Assistant, Depends(_assistant)]
 
+# The answers every user-data route may give besides its own (documented in OpenAPI).
+GUARDED_RESPONSES: dict[int | str, dict[str, str]] = {
+    409: {"description": "A request with this Idempotency-Key is still running"},
+    422: {"description": "Invalid parameters, or an Idempotency-Key used for another request"},
+    429: {"description": "Too many requests (seeds/002's error body, Retry-After)"},
+}
+
 
 @router.post(
     "/assistant",
     response_model=AssistantResponse,
-    responses={404: {"model": AssistantResponse, "description": "User not found"}},
+    responses={
+        404: {"model": AssistantResponse, "description": "User not found"},
+        **GUARDED_RESPONSES,
+    },
 )
-def assistant(body: AssistantRequest, assistant: AssistantDep) -> JSONResponse:
-    answer = assistant.turn(body.user_id, body.message, body.password, body.session_id)
-    content = answer.body()
-    if body.session_id is not None:
-        content["session_id"] = body.session_id
-    return JSONResponse(content, status_code=200 if answer.user_found else 404)
+def assistant(
+    body: AssistantRequest,
+    assistant: AssistantDep,
+    request: Request,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    acting_for(caller, body.user_id)
+    spend_request(request, body.user_id)
+
+    def run(transfer_id: str | None) -> JSONResponse:
+        answer = assistant.turn(
+            body.user_id,
+            body.message,
+            body.password,
+            body.session_id,
+            channel="assistant",
+            transfer_id=transfer_id,
+        )
+        content = answer.body()
+        if body.session_id is not None:
+            content["session_id"] = body.session_id
+        return JSONResponse(content, status_code=200 if answer.user_found else 404)
+
+    payload = {**body.model_dump(exclude={"password"}), "password_given": bool(body.password)}
+    return idempotent(request, idempotency_key, body.user_id, "assistant", payload, run)

@@ -39,8 +39,8 @@ class SessionStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def increment(self, key: str, ttl_s: int) -> int:
-        """Add one to a counter that expires `ttl_s` after its first increment."""
+    def increment(self, key: str, ttl_s: int, by: int = 1) -> int:
+        """Add `by` to a counter that expires `ttl_s` after its first increment; the new count."""
         ...
 
     def status(self) -> str:
@@ -75,12 +75,12 @@ class MemorySessionStore:
         with self._lock:
             self._states.pop(key, None)
 
-    def increment(self, key: str, ttl_s: int) -> int:
+    def increment(self, key: str, ttl_s: int, by: int = 1) -> int:
         with self._lock:
             expires, value = self._states.get(key, (0.0, "0"))
             if expires <= time.monotonic():
                 expires, value = time.monotonic() + ttl_s, "0"
-            count = int(value) + 1
+            count = int(value) + by
             self._states[key] = (expires, str(count))
             return count
 
@@ -129,10 +129,10 @@ class RedisSessionStore:
         with _answering():
             self._redis.delete(self.key_prefix + key)
 
-    def increment(self, key: str, ttl_s: int) -> int:
+    def increment(self, key: str, ttl_s: int, by: int = 1) -> int:
         with _answering(), self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self.key_prefix + key, 0, ex=ttl_s, nx=True)
-            pipe.incr(self.key_prefix + key)
+            pipe.incrby(self.key_prefix + key, by)
             return int(pipe.execute()[1])
 
     def status(self) -> str:

@@ -3,6 +3,9 @@
 A conversation's id is also its dialogue session id, so a transfer can be set up over
 several messages. Stored messages are what was said; a message that was the user's
 password is stored masked, and the password field itself is never stored.
+
+Reads take an `owner`: a customer's user id limits them to that customer's conversations
+and tickets, and anyone else's are "not found"; None (an agent) reaches all.
 """
 
 import secrets
@@ -72,6 +75,10 @@ class TicketNotFound(LookupError):
     pass
 
 
+def _owned_by(conversation: Conversation, owner: int | None) -> bool:
+    return owner is None or conversation.user_id == owner
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -89,10 +96,10 @@ class SupportDesk:
             session.commit()
         return conversation, message
 
-    def conversation(self, conversation_id: str) -> Conversation:
+    def conversation(self, conversation_id: str, owner: int | None = None) -> Conversation:
         with Session(self.engine) as session:
             found = session.get(Conversation, conversation_id)
-        if found is None:
+        if found is None or not _owned_by(found, owner):
             raise ConversationNotFound(conversation_id)
         return found
 
@@ -103,8 +110,8 @@ class SupportDesk:
             self._add(session, conversation_id, "assistant", answer)
             session.commit()
 
-    def history(self, conversation_id: str) -> list[ChatMessage]:
-        self.conversation(conversation_id)
+    def history(self, conversation_id: str, owner: int | None = None) -> list[ChatMessage]:
+        self.conversation(conversation_id, owner)
         with Session(self.engine) as session:
             query = (
                 select(ChatMessage)
@@ -119,6 +126,7 @@ class SupportDesk:
         category: str,
         priority: TicketPriority,
         description: str | None,
+        owner: int | None = None,
     ) -> Ticket:
         """Open a ticket for the conversation, or return the one still open.
 
@@ -128,7 +136,7 @@ class SupportDesk:
         """
         with Session(writing(self.engine), expire_on_commit=False) as session:
             conversation = session.get(Conversation, conversation_id, with_for_update=True)
-            if conversation is None:
+            if conversation is None or not _owned_by(conversation, owner):
                 raise ConversationNotFound(conversation_id)
             open_ticket = session.exec(
                 select(Ticket).where(
@@ -170,8 +178,11 @@ class SupportDesk:
         assigned_to: int | None,
         skip: int,
         limit: int,
+        owner: int | None = None,
     ) -> list[Ticket]:
         query = select(Ticket).order_by(col(Ticket.id)).offset(skip).limit(limit)
+        if owner is not None:
+            query = query.join(Conversation).where(Conversation.user_id == owner)
         if status is not None:
             query = query.where(Ticket.status == status)
         if priority is not None:
@@ -181,9 +192,16 @@ class SupportDesk:
         with Session(self.engine) as session:
             return list(session.exec(query))
 
-    def ticket(self, ticket_id: str) -> Ticket:
+    def ticket(self, ticket_id: str, owner: int | None = None) -> Ticket:
         with Session(self.engine) as session:
-            return self._ticket(session, ticket_id)
+            found = self._ticket(session, ticket_id)
+            if owner is not None:
+                conversation = found.conversation_id and session.get(
+                    Conversation, found.conversation_id
+                )
+                if not conversation or conversation.user_id != owner:
+                    raise TicketNotFound(ticket_id)
+            return found
 
     def set_status(self, ticket_id: str, status: TicketStatus) -> Ticket:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -1,9 +1,14 @@
 """Support conversations of seeds/003: /chat/start, /chat/message, /chat/escalate, /tickets.
 
 Mounted at the root and under /api/v1 (seeds/003's base URL). Errors use seeds/003's
-`{"detail": ...}` shape. Until the security issue adds bearer tokens, the ticket routes
-are open; they are meant for agents and will need the agent role then. An escalated
-conversation still takes messages: the assistant keeps answering until an agent joins.
+`{"detail": ...}` shape. An escalated conversation still takes messages: the assistant
+keeps answering until an agent joins.
+
+Who may do what (bearer tokens, banking.auth_routes): a customer starts, talks in and
+escalates their own conversations and reads their own history and tickets; anyone else's
+are "not found" to them. Agents and admins read every conversation's history and every
+ticket, and only they change a ticket's status (403 for customers). In demo mode a
+request without a token may do all of it, as before tokens.
 """
 
 from collections.abc import Iterator
@@ -12,10 +17,28 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
+from banking.auth_routes import (
+    AUTH_RESPONSES,
+    Caller,
+    UsersDep,
+    acting_user,
+    require_role,
+    role_of,
+)
+from banking.users import STAFF
+from dialogue.idempotency import IdempotencyKey, idempotent
 from dialogue.reply import DIALOGUE_ACT_REPLIES
-from dialogue.routes import MAX_MESSAGE_CHARS, MAX_PASSWORD_CHARS, AssistantDep, UserId
+from dialogue.routes import (
+    GUARDED_RESPONSES,
+    MAX_MESSAGE_CHARS,
+    MAX_PASSWORD_CHARS,
+    MAX_USER_ID,
+    AssistantDep,
+    UserId,
+)
 from dialogue.support import (
     ChatMessage,
     ConversationNotFound,
@@ -25,8 +48,9 @@ from dialogue.support import (
     TicketPriority,
     TicketStatus,
 )
+from dialogue.throttle import spend_request
 
-router = APIRouter(tags=["support"])
+router = APIRouter(tags=["support"], responses=AUTH_RESPONSES)
 MAX_TICKETS_PER_PAGE = 100
 
 
@@ -35,6 +59,16 @@ def _support(request: Request) -> SupportDesk:
 
 
 SupportDep = Annotated[SupportDesk, Depends(_support)]
+
+
+def _reader(caller: Caller, users: UsersDep) -> int | None:
+    """Whose conversations and tickets the caller may read: everyone's (None) for agents and
+    admins, and in demo mode without a token; else the caller's own."""
+    role = role_of(caller, users)
+    return None if role is None or role in STAFF else caller
+
+
+Reader = Annotated[int | None, Depends(_reader)]
 
 
 @contextmanager
@@ -79,7 +113,9 @@ def _message_out(message: ChatMessage) -> MessageOut:
 
 
 class StartRequest(BaseModel):
-    user_id: UserId
+    user_id: Annotated[
+        UserId | None, Field(description="The token's user (optional); in demo mode, whose chat")
+    ] = None
     metadata: dict[str, Any] = {}
 
 
@@ -89,8 +125,16 @@ class StartResponse(BaseModel):
     messages: list[MessageOut]
 
 
-@router.post("/chat/start", response_model=StartResponse)
-def start(body: StartRequest, assistant: AssistantDep, support: SupportDep) -> StartResponse:
+@router.post("/chat/start", response_model=StartResponse, responses=GUARDED_RESPONSES)
+def start(
+    body: StartRequest,
+    assistant: AssistantDep,
+    support: SupportDep,
+    request: Request,
+    caller: Caller,
+) -> StartResponse:
+    body.user_id = acting_user(caller, body.user_id)  # the token's user, filled in if left out
+    spend_request(request, body.user_id)
     if not assistant.knows(body.user_id):
         raise HTTPException(404, "User not found")
     conversation, greeting = support.start(body.user_id, DIALOGUE_ACT_REPLIES["greet"])
@@ -114,25 +158,54 @@ class MessageResponse(BaseModel):
     conversation_id: str
 
 
-@router.post("/chat/message", response_model=MessageResponse)
-def message(body: MessageRequest, assistant: AssistantDep, support: SupportDep) -> MessageResponse:
+@router.post("/chat/message", response_model=MessageResponse, responses=GUARDED_RESPONSES)
+def message(
+    body: MessageRequest,
+    assistant: AssistantDep,
+    support: SupportDep,
+    request: Request,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """One message of the conversation; `password` confirms a transfer and is never stored."""
     with _found():
-        conversation = support.conversation(body.conversation_id)
-    answer = assistant.turn(
-        conversation.user_id, body.message, body.password, session_id=conversation.id
-    )
-    support.record(conversation.id, body.message, answer.message_was_secret, answer.reply)
-    metadata = answer.body()
-    del metadata["reply"]
-    return MessageResponse(message=answer.reply, metadata=metadata, conversation_id=conversation.id)
+        conversation = support.conversation(body.conversation_id, owner=caller)
+    spend_request(request, conversation.user_id)
+
+    def run(_transfer_id: str | None) -> JSONResponse:
+        # A conversation's transfer has its own id, kept with the conversation.
+        answer = assistant.turn(
+            conversation.user_id,
+            body.message,
+            body.password,
+            session_id=conversation.id,
+            channel="support-chat",
+        )
+        support.record(conversation.id, body.message, answer.message_was_secret, answer.reply)
+        metadata = answer.body()
+        del metadata["reply"]
+        content = MessageResponse(
+            message=answer.reply, metadata=metadata, conversation_id=conversation.id
+        )
+        return JSONResponse(content.model_dump())
+
+    payload = {**body.model_dump(exclude={"password"}), "password_given": bool(body.password)}
+    user_id = conversation.user_id
+    return idempotent(request, idempotency_key, user_id, "support-chat", payload, run)
 
 
-@router.get("/chat/{conversation_id}/messages", response_model=list[MessageOut])
-def messages(conversation_id: str, support: SupportDep) -> list[MessageOut]:
+@router.get(
+    "/chat/{conversation_id}/messages",
+    response_model=list[MessageOut],
+    responses={429: GUARDED_RESPONSES[429]},
+)
+def messages(
+    conversation_id: str, support: SupportDep, request: Request, reader: Reader
+) -> list[MessageOut]:
     """The stored history, oldest first (our addition to seeds/003)."""
     with _found():
-        return [_message_out(stored) for stored in support.history(conversation_id)]
+        spend_request(request, support.conversation(conversation_id, reader).user_id)
+        return [_message_out(stored) for stored in support.history(conversation_id, reader)]
 
 
 class EscalateRequest(BaseModel):
@@ -150,11 +223,11 @@ class EscalateResponse(BaseModel):
 
 
 @router.post("/chat/escalate", response_model=EscalateResponse)
-def escalate(body: EscalateRequest, support: SupportDep) -> EscalateResponse:
+def escalate(body: EscalateRequest, support: SupportDep, caller: Caller) -> EscalateResponse:
     """Hand the conversation to a human agent; a second call returns the open ticket."""
     with _found():
         ticket = support.escalate(
-            body.conversation_id, body.category, body.priority, body.description
+            body.conversation_id, body.category, body.priority, body.description, owner=caller
         )
     return EscalateResponse(
         message="Conversation escalated to human agent",
@@ -186,7 +259,7 @@ class TicketDetails(TicketSummary):
 def _ticket_fields(ticket: Ticket) -> dict[str, Any]:
     return {
         **ticket.model_dump(),
-        "assigned_to_name": None,  # agents arrive with the security issue's accounts
+        "assigned_to_name": None,  # tickets are not assigned to agents yet
         "created_at": _timestamp(ticket.created_at),
         "updated_at": _timestamp(ticket.updated_at),
     }
@@ -195,20 +268,23 @@ def _ticket_fields(ticket: Ticket) -> dict[str, Any]:
 @router.get("/tickets", response_model=list[TicketSummary])
 def tickets(
     support: SupportDep,
+    reader: Reader,
     status: Status | None = None,
     priority: Priority | None = None,
-    assigned_to: int | None = None,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    assigned_to: Annotated[int | None, Query(ge=1, le=MAX_USER_ID)] = None,
+    # Beyond a database integer, an offset is refused (422) instead of failing in SQL.
+    skip: Annotated[int, Query(ge=0, le=MAX_USER_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_TICKETS_PER_PAGE)] = MAX_TICKETS_PER_PAGE,
 ) -> list[TicketSummary]:
-    found = support.tickets(status, priority, assigned_to, skip, limit)
+    found = support.tickets(status, priority, assigned_to, skip, limit, owner=reader)
     return [TicketSummary.model_validate(_ticket_fields(ticket)) for ticket in found]
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetails)
-def ticket(ticket_id: str, support: SupportDep) -> TicketDetails:
+def ticket(ticket_id: str, support: SupportDep, reader: Reader) -> TicketDetails:
     with _found():
-        return TicketDetails.model_validate(_ticket_fields(support.ticket(ticket_id)))
+        found = support.ticket(ticket_id, owner=reader)
+        return TicketDetails.model_validate(_ticket_fields(found))
 
 
 class StatusRequest(BaseModel):
@@ -222,7 +298,11 @@ class StatusResponse(BaseModel):
     assigned_to: int | None
 
 
-@router.patch("/tickets/{ticket_id}/status", response_model=StatusResponse)
+@router.patch(
+    "/tickets/{ticket_id}/status",
+    response_model=StatusResponse,
+    dependencies=[Depends(require_role(*STAFF))],
+)
 def set_status(ticket_id: str, body: StatusRequest, support: SupportDep) -> StatusResponse:
     with _found():
         changed = support.set_status(ticket_id, body.status)

@@ -28,6 +28,9 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RULES_ONLY = {"BANKBOT_NLU__BACKENDS": "[rules]"}
 # The speech models take seconds to load: apps of tests that do not speak go without them.
 VOICE_OFF = {"BANKBOT_VOICE__ENABLED": "false"}
+# Tests that are not about the per-user limits raise them far out of reach (many tests ask
+# for user 1's balance dozens of times); tests/dialogue/test_limits.py tests the real ones.
+NO_LIMITS = {"BANKBOT_LIMITS__REQUESTS": "1000000", "BANKBOT_LIMITS__TRANSFERS": "1000000"}
 
 
 def free_port() -> int:
@@ -41,11 +44,12 @@ def settings_for(database_url: str, **environ: str) -> Settings:
 
     Unless told otherwise the NLU is the rules stage alone: the contract's examples are all
     read by it, and each app would otherwise start its own Rasa and LLM
-    (tests/nlu/test_cascade.py runs the whole cascade). The voice channel is off unless
+    (tests/nlu/test_cascade.py runs the whole cascade); and the per-user limits are
+    out of reach (NO_LIMITS). The voice channel is off unless
     asked for (BANKBOT_VOICE__ENABLED="true").
     """
     return load_settings(
-        environ={"DATABASE_URL": database_url, **RULES_ONLY, **VOICE_OFF, **environ}
+        environ={"DATABASE_URL": database_url, **RULES_ONLY, **NO_LIMITS, **VOICE_OFF, **environ}
     )
 
 
@@ -100,3 +104,26 @@ def redis_prefix() -> Iterator[str]:
 def client(sqlite_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(sqlite_url))) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def demo_client(sqlite_url: str) -> Iterator[TestClient]:
+    """The real app in demo mode: requests without a token act for the user_id they name."""
+    with TestClient(create_app(settings_for(sqlite_url, BANKBOT_DEMO_MODE="1"))) as test_client:
+        yield test_client
+
+
+def bearer(client: TestClient, user_id: int) -> dict[str, str]:
+    """An Authorization header with a new access token from the app's own token service.
+
+    Logging in would give the same token but costs a bcrypt check (~0.25 s);
+    tests/api/test_auth.py tests the login itself.
+    """
+    token = client.app.state.tokens.issue(user_id).access_token
+    return {"Authorization": f"Bearer {token}"}
+
+
+def logged_in(client: TestClient, user_id: int = 1) -> TestClient:
+    """The client, its requests from now on carrying the user's access token."""
+    client.headers.update(bearer(client, user_id))
+    return client

@@ -47,6 +47,18 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> httpx.
     raise AssertionError(f"no answer from {url} in {seconds} s")
 
 
+def log_in(base: str, email: str = "john@example.com") -> dict[str, str]:
+    """A demo user's tokens from the running server's login form."""
+    form = {"username": email, "password": "password123"}
+    response = httpx.post(f"{base}/api/auth/login", data=form, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def bearer_of(base: str, email: str = "john@example.com") -> dict[str, str]:
+    return {"Authorization": f"Bearer {log_in(base, email)['access_token']}"}
+
+
 def test_serves_with_host_port_and_database_url(tmp_path: Path) -> None:
     """The default configuration: the whole cascade, Rasa as a child process."""
     port = free_port()
@@ -64,6 +76,7 @@ def test_serves_with_host_port_and_database_url(tmp_path: Path) -> None:
         reply = httpx.post(
             f"{base}/assistant",
             json={"user_id": 1, "message": "Check my balance", "password": None},
+            headers=bearer_of(base),
         )
         assert reply.json()["reply"] == "Your current account balance is ₹10000"
     assert database.exists()
@@ -85,7 +98,9 @@ def test_config_file_and_single_key_overrides(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{config['server']['port']}"
         assert wait_for(f"{base}/health", process).json()["service"] == "from-config-file"
         reply = httpx.post(
-            f"{base}/assistant", json={"user_id": 1, "message": "send 500 to ravi"}
+            f"{base}/assistant",
+            json={"user_id": 1, "message": "send 500 to ravi"},
+            headers=bearer_of(base),
         ).json()
         assert reply["reply"] == "The most I can send in one transfer is ₹100."
 

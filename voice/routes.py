@@ -15,7 +15,7 @@ from fastapi.requests import HTTPConnection
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from dialogue.chat_routes import known_user
+from dialogue.chat_routes import known_user, over_limit, token_ended
 from dialogue.routes import MAX_MESSAGE_CHARS, MAX_PASSWORD_CHARS, AssistantDep
 from voice.audio import AudioFormatError, pcm16_to_float
 from voice.session import VoiceServices, VoiceSession
@@ -23,7 +23,6 @@ from voice.session import VoiceServices, VoiceSession
 STATIC = Path(__file__).resolve().parent / "static"
 SAMPLE_RATE = 16_000
 MAX_AUDIO_FRAME_BYTES = 2 * SAMPLE_RATE  # one second of PCM16
-MAX_TEXT_FRAME_BYTES = 64 * 1024
 
 router = APIRouter(tags=["voice"])
 
@@ -84,20 +83,25 @@ async def voice_socket(websocket: WebSocket, assistant: AssistantDep, voice: Voi
     await websocket.accept()
     output = SocketOutput(websocket)
     user_id = await known_user(websocket, assistant)
-    problem = "The voice channel is off on this server." if voice is None else user_id
-    if isinstance(problem, str) or voice is None:
+    if isinstance(user_id, str) or voice is None:
+        problem = user_id if isinstance(user_id, str) else "The voice channel is off here."
         await output.event({"type": "error", "message": problem})
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
-    assert isinstance(user_id, int)
-    session = VoiceSession(voice, user_id, output)
+
+    async def admit() -> str | None:
+        """Each turn, like each chat message: the token still good, the user within limits."""
+        return await token_ended(websocket, user_id) or await over_limit(websocket, user_id)
+
+    session = VoiceSession(voice, user_id, output, admit=admit)
+    max_text_bytes = websocket.app.state.settings.security.max_ws_message_bytes
     await session.start()
     try:
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 return
-            problem = await _dispatch(frame, session, output)
+            problem = await _dispatch(frame, session, output, max_text_bytes)
             if problem:
                 await output.event({"type": "error", "message": problem})
     except WebSocketDisconnect:
@@ -106,7 +110,9 @@ async def voice_socket(websocket: WebSocket, assistant: AssistantDep, voice: Voi
         await session.close()
 
 
-async def _dispatch(frame: dict[str, Any], session: VoiceSession, output: SocketOutput) -> str:
+async def _dispatch(
+    frame: dict[str, Any], session: VoiceSession, output: SocketOutput, max_text_bytes: int
+) -> str:
     """Hand one frame to the session; what was wrong with it in words, or ""."""
     audio = frame.get("bytes")
     if audio is not None:
@@ -119,8 +125,8 @@ async def _dispatch(frame: dict[str, Any], session: VoiceSession, output: Socket
         await session.hear(samples)
         return ""
     text = frame.get("text") or ""
-    if len(text.encode()) > MAX_TEXT_FRAME_BYTES:
-        return f"Text messages are limited to {MAX_TEXT_FRAME_BYTES} bytes."
+    if len(text.encode()) > max_text_bytes:
+        return f"Text messages are limited to {max_text_bytes} bytes."
     try:
         message = CLIENT_MESSAGE.validate_json(text)
     except ValidationError as error:

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +49,15 @@ class VoiceOutput(Protocol):
     async def event(self, message: dict[str, Any]) -> None: ...
 
     async def audio(self, pcm16: bytes) -> None: ...
+
+
+# Asked before each turn: why the channel may not take one now (the caller's token ended,
+# too many requests), or None.
+Admission = Callable[[], Awaitable[str | None]]
+
+
+async def _always() -> str | None:
+    return None
 
 
 class VoiceSettings(BaseModel):
@@ -112,10 +121,12 @@ class VoiceSession:
         user_id: int,
         output: VoiceOutput,
         session_id: str | None = None,
+        admit: Admission = _always,
     ) -> None:
         self.services = services
         self.user_id = user_id
         self.output = output
+        self.admit = admit
         self.session_id = session_id or f"voice-{uuid.uuid4().hex}"
         self._endpointer = Endpointer(SileroVad(services.vad_model), services.settings.vad)
         self._inbox: asyncio.Queue[_Utterance | _Typed | _Password] = asyncio.Queue()
@@ -231,6 +242,10 @@ class VoiceSession:
         since: float,
         heard: bool = False,
     ) -> None:
+        refusal = await self.admit()
+        if refusal:
+            await self.output.event({"type": "error", "message": refusal})
+            return
         started = time.perf_counter()
         reply: AssistantReply = await asyncio.to_thread(
             self.services.assistant.turn, self.user_id, text, password, self.session_id

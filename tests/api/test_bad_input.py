@@ -1,4 +1,8 @@
-"""Bad input of every kind gets a clear reply or a 422 naming the field, and moves no money."""
+"""Bad input of every kind gets a clear reply or a 422 naming the field, and moves no money.
+
+Requests carry user 1's access token; an unknown user, reachable only in demo mode (a
+token names a user that exists), is tested there.
+"""
 
 from collections.abc import Iterator
 
@@ -7,6 +11,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from banking.models import Account, LedgerEntry
+from tests.conftest import logged_in
+
+
+@pytest.fixture
+def client(client: TestClient) -> TestClient:
+    return logged_in(client, 1)
 
 
 def ledger_state(client: TestClient) -> tuple[list[tuple[int, int]], int]:
@@ -106,10 +116,12 @@ def test_bad_transfers_get_a_clear_reply(unchanged: TestClient, message: str, re
         assert response.json()["data"] == {"require_password": False, "success": False}
 
 
-def test_unknown_user_is_404(unchanged: TestClient) -> None:
-    response = post(unchanged, {"user_id": 4242, "message": "Send 5 to Ravi", "password": "x"})
+def test_unknown_user_is_404_in_demo_mode(demo_client: TestClient) -> None:
+    before = ledger_state(demo_client)
+    response = post(demo_client, {"user_id": 4242, "message": "Send 5 to Ravi", "password": "x"})
     assert response.status_code == 404
     assert response.json()["reply"] == "User not found. Please log in again."
+    assert ledger_state(demo_client) == before
 
 
 def test_password_on_a_non_transfer_message_is_ignored(unchanged: TestClient) -> None:

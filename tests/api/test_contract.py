@@ -1,5 +1,8 @@
 """Every request/response example of the core contract (shared/seeds/001), against the app.
 
+The contract documents the token-free demo ("User ID only"), so its examples run against
+the app in demo mode (`demo_mode`); tests/api/test_authorization.py runs them with tokens.
+
 Two documented values name the contract's own deployment and differ here on purpose:
 `source` names the NLU stage that decided ("rules" for the deterministic stage, where
 the contract's service said "deepseek"), and /health names this service.
@@ -11,6 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 PREFIXES = ["", "/api/v1"]
+
+
+@pytest.fixture
+def client(demo_client: TestClient) -> TestClient:
+    return demo_client
 
 
 def as_documented(body: dict) -> dict:

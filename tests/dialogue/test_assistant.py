@@ -5,10 +5,13 @@ from collections.abc import Iterator
 import pytest
 
 from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
+from banking.audit import AuditLog
 from dialogue import Assistant
 from dialogue.contacts import find_contact, match_contact
+from dialogue.limits import Limits
 from dialogue.lockout import PasswordGuard
 from dialogue.sessions import MemorySessionStore
+from dialogue.transfers import Teller
 from nlu import BackendSettings, build_pipeline
 from server import DEMO_DATA
 from tests.conftest import settings_for
@@ -23,7 +26,9 @@ def assistant(sqlite_url: str) -> Iterator[Assistant]:
     pipeline = build_pipeline(settings.nlu, backends)
     sessions, directory = MemorySessionStore(ttl_s=60), Directory(engine)
     guard = PasswordGuard(sessions, directory, settings.lockout)
-    yield Assistant(pipeline, Ledger(engine), directory, settings.assistant, sessions, guard)
+    ledger = Ledger(engine)
+    teller = Teller(ledger, guard, Limits(sessions, settings.limits), AuditLog(engine))
+    yield Assistant(pipeline, ledger, directory, settings.assistant, sessions, teller)
     engine.dispose()
 
 

@@ -1,4 +1,8 @@
-"""The seeds/000 chat channels, POST /api/ai/chat and WS /api/ai/chat/ws, on the real app."""
+"""The seeds/000 chat channels, POST /api/ai/chat and WS /api/ai/chat/ws, on the real app.
+
+Requests carry user 1's access token (the socket's too, in its handshake); what a missing
+or unknown user_id does is tested in demo mode, where the user_id names the user.
+"""
 
 import json
 import re
@@ -10,16 +14,25 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from dialogue.chat_routes import MAX_FRAME_BYTES, chunks
-from tests.conftest import RULES_ONLY, VOICE_OFF, free_port
-from tests.test_server import running_server, wait_for
+from dialogue.chat_routes import chunks
+from tests.conftest import RULES_ONLY, VOICE_OFF, free_port, logged_in
+from tests.test_server import log_in, running_server, wait_for
 
 PASSWORD = "password123"
+FRAME_CAP_BYTES = 16 * 1024 * 1024  # config.yaml's security.max_ws_frame_bytes
 START_PAISE = 1_000_000  # user 1
 RAVI = 3  # user 1's contact "ravi" (data/demo_users.yaml), with 500_000 paise
 SOCKET = "/api/ai/chat/ws?user_id=1"
+MAX_FRAME_BYTES = 64 * 1024  # config.yaml's security.max_ws_message_bytes
+
+
+@pytest.fixture
+def client(client: TestClient) -> TestClient:
+    assert client.app.state.settings.security.max_ws_message_bytes == MAX_FRAME_BYTES
+    return logged_in(client, 1)
 
 
 def balance(client: TestClient, user_id: int = 1) -> int:
@@ -63,10 +76,15 @@ def test_http_chat_takes_an_empty_password_as_none(client: TestClient) -> None:
     assert response.status_code == 200
 
 
+def test_http_chat_takes_the_user_from_the_token(client: TestClient) -> None:
+    response = client.post("/api/ai/chat", json={"message": "what's my balance"})
+    assert response.status_code == 200
+    assert response.json()["data"]["balance"] == 10000
+
+
 @pytest.mark.parametrize(
     "body",
     [
-        {"message": "hi"},
         {"user_id": 1},
         {"user_id": "1", "message": "hi"},
         {"user_id": 0, "message": "hi"},
@@ -82,10 +100,13 @@ def test_http_chat_refuses_bad_fields(client: TestClient, body: dict) -> None:
     assert client.post("/api/ai/chat", json=body).status_code == 422
 
 
-def test_http_chat_for_an_unknown_user_is_404(client: TestClient) -> None:
-    response = client.post("/api/ai/chat", json={"user_id": 999, "message": "hi"})
+def test_http_chat_in_demo_mode_needs_a_known_user_id(demo_client: TestClient) -> None:
+    response = demo_client.post("/api/ai/chat", json={"user_id": 999, "message": "hi"})
     assert response.status_code == 404
     assert response.json()["response"] == "User not found. Please log in again."
+    nobody = demo_client.post("/api/ai/chat", json={"message": "hi"})
+    assert nobody.status_code == 422
+    assert nobody.json()["message"] == "Send user_id or a token."
 
 
 @pytest.mark.parametrize(
@@ -228,10 +249,10 @@ def test_socket_survives_a_failed_turn(client: TestClient, monkeypatch: pytest.M
         ("?user_id=999", "User not found. Please log in again."),
     ],
 )
-def test_socket_without_a_known_user_is_closed_with_1008(
-    client: TestClient, query: str, error: str
+def test_socket_in_demo_mode_without_a_known_user_is_closed_with_1008(
+    demo_client: TestClient, query: str, error: str
 ) -> None:
-    with client.websocket_connect(f"/api/ai/chat/ws{query}") as socket:
+    with demo_client.websocket_connect(f"/api/ai/chat/ws{query}") as socket:
         assert socket.receive_json() == {"type": "error", "message": error}
         with pytest.raises(WebSocketDisconnect) as closed:
             socket.receive_json()
@@ -247,12 +268,13 @@ def reply_over(socket: ClientConnection) -> str:
     return "".join(event["content"] for event in events[1:-1])
 
 
-def test_real_socket_chats_and_survives_a_client_dropped_mid_reply(tmp_path: Path) -> None:
+def test_real_socket_chats_survives_a_dropped_client_and_bounds_messages(tmp_path: Path) -> None:
     port = free_port()
     env = {**RULES_ONLY, **VOICE_OFF, "DATABASE_URL": f"sqlite:///{tmp_path / 'bank.db'}"}
-    url = f"ws://127.0.0.1:{port}/api/ai/chat/ws?user_id=1"
     with running_server(["--host", "127.0.0.1", "--port", str(port)], env) as server:
         wait_for(f"http://127.0.0.1:{port}/health", server)
+        token = log_in(f"http://127.0.0.1:{port}")
+        url = f"ws://127.0.0.1:{port}/api/ai/chat/ws?token={token['access_token']}"
         with connect(url) as socket:
             socket.send(json.dumps({"type": "ping"}))
             assert json.loads(socket.recv(timeout=10)) == {"type": "pong"}
@@ -269,7 +291,18 @@ def test_real_socket_chats_and_survives_a_client_dropped_mid_reply(tmp_path: Pat
         with connect(url) as socket:
             socket.send(json.dumps({"type": "chat", "message": "what's my balance"}))
             assert reply_over(socket) == "Your current account balance is 9500 rupees."
+            # Over the message limit: an error, and the socket lives on. Far over it: the
+            # server closes the socket (1009) without reading the message.
+            socket.send(json.dumps({"type": "chat", "message": "x" * MAX_FRAME_BYTES}))
+            refusal = json.loads(socket.recv(timeout=10))
+            assert refusal["message"] == f"Messages are limited to {MAX_FRAME_BYTES} bytes."
+            socket.send("x" * (FRAME_CAP_BYTES + 1))
+            with pytest.raises(ConnectionClosed) as closed:
+                socket.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     log = server.stdout.read()
     assert "Traceback" not in log
     assert "ERROR" not in log
     assert PASSWORD not in log
+    assert "/api/ai/chat/ws?token=***" in log  # uvicorn logs the path; the token is masked
+    assert token["access_token"] not in log

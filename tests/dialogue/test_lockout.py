@@ -6,9 +6,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server import create_app
-from tests.conftest import REDIS_URL, settings_for
+from tests.conftest import REDIS_URL, bearer, logged_in, settings_for
 
 TRANSFER = {"user_id": 1, "message": "send 100 to ravi"}
+
+
+@pytest.fixture
+def client(client: TestClient) -> TestClient:
+    return logged_in(client, 1)
 
 
 def attempt(client: TestClient, password: str, session_id: str | None = None) -> dict:
@@ -26,6 +31,7 @@ def test_the_sixth_password_in_the_window_is_refused_even_when_right(
     with TestClient(
         create_app(settings_for(sqlite_url, **(shared if store == "redis" else {})))
     ) as client:
+        logged_in(client, 1)
         for _ in range(4):
             assert attempt(client, "guess")["reply"] == "Incorrect password. Transaction cancelled."
         fifth = attempt(client, "guess", session_id="conversation")["reply"]
@@ -47,7 +53,9 @@ def test_the_sixth_password_in_the_window_is_refused_even_when_right(
         balance = client.post("/assistant", json={"user_id": 1, "message": "my balance"}).json()
         assert balance["reply"] == "Your current account balance is ₹10000"
         other = {**TRANSFER, "user_id": 2, "message": "send 100 to john"}
-        reply = client.post("/assistant", json={**other, "password": "password123"}).json()
+        reply = client.post(
+            "/assistant", json={**other, "password": "password123"}, headers=bearer(client, 2)
+        ).json()
         assert reply["data"]["success"] is True
 
 
@@ -63,6 +71,7 @@ def test_a_right_password_clears_earlier_failures(client: TestClient) -> None:
 def test_the_lock_ends_after_its_cooling_period(sqlite_url: str) -> None:
     settings = settings_for(sqlite_url, BANKBOT_LOCKOUT__ATTEMPTS="2", BANKBOT_LOCKOUT__LOCK_S="1")
     with TestClient(create_app(settings)) as client:
+        logged_in(client, 1)
         attempt(client, "guess")
         assert attempt(client, "guess")["reply"].startswith("Too many wrong passwords.")
         assert attempt(client, "password123")["reply"].startswith("Too many wrong passwords.")

@@ -13,7 +13,7 @@ from dialogue.sessions import (
     SessionStoreUnavailable,
 )
 from server import create_app
-from tests.conftest import REDIS_URL, free_port, settings_for
+from tests.conftest import REDIS_URL, free_port, logged_in, settings_for
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -64,6 +64,7 @@ def test_with_redis_down_the_service_says_so_and_moves_nothing(sqlite_url: str) 
         BANKBOT_SESSIONS__TIMEOUT_S="0.5",
     )
     with TestClient(create_app(settings)) as client:
+        logged_in(client, 1)  # tokens need no session store
         health = client.get("/health").json()
         assert health["status"] == "degraded"
         assert health["degraded"] == {"sessions": "unavailable"}

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.conftest import REDIS_URL, RULES_ONLY, VOICE_OFF, free_port
-from tests.test_server import running_server, wait_for
+from tests.conftest import NO_LIMITS, REDIS_URL, RULES_ONLY, VOICE_OFF, free_port
+from tests.test_server import bearer_of, running_server, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,6 +18,7 @@ def test_turns_on_two_servers_make_one_conversation_and_one_transfer(
 ) -> None:
     env = {
         **RULES_ONLY,
+        **NO_LIMITS,
         **VOICE_OFF,
         "DATABASE_URL": postgres_url,
         "REDIS_URL": REDIS_URL,
@@ -31,12 +32,13 @@ def test_turns_on_two_servers_make_one_conversation_and_one_transfer(
         server_a, server_b = (f"http://127.0.0.1:{port}" for port in ports)
         wait_for(f"{server_a}/health", first)
         wait_for(f"{server_b}/health", second)
+        token = bearer_of(server_a)  # good on both servers
 
         def turn(server: str, message: str, password: str | None = None) -> dict:
             body = {"user_id": 1, "message": message, "session_id": "shared-1"}
             if password:
                 body["password"] = password
-            response = httpx.post(f"{server}/assistant", json=body, timeout=30)
+            response = httpx.post(f"{server}/assistant", json=body, headers=token, timeout=30)
             assert response.status_code == 200, response.text
             return response.json()
 

@@ -41,7 +41,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from server import create_app
-from tests.conftest import settings_for
+from tests.conftest import bearer, settings_for
 
 STORIES_DIR = Path(__file__).parent / "stories"
 DEMO_USERS = (1, 2, 3, 4, 5)
@@ -194,7 +194,9 @@ def _run_step(
     if in_session:
         body["session_id"] = session_id
     before = _balances(client)
-    response = client.post("/assistant", json=body)
+    # The step's user speaks with their own access token (a user who does not exist too:
+    # such a token gets the documented "User not found").
+    response = client.post("/assistant", json=body, headers=bearer(client, body["user_id"]))
     after = _balances(client)
     answer = response.json()
     reply = str(answer.get("reply"))

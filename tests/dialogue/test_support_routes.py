@@ -1,4 +1,8 @@
-"""seeds/003's support conversations and tickets, on the real app and database."""
+"""seeds/003's support conversations and tickets, on the real app and database.
+
+Requests carry user 1's (the customer's) access token; ticket status changes are made by
+user 2, an agent. tests/api/test_authorization.py checks who else may do what.
+"""
 
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -7,7 +11,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server import create_app
-from tests.conftest import settings_for
+from tests.conftest import bearer, logged_in, settings_for
+
+AGENT = 2
+
+
+@pytest.fixture
+def client(client: TestClient) -> TestClient:
+    return logged_in(client, 1)
+
+
+def as_agent(client: TestClient) -> dict[str, str]:
+    """Headers of user 2, made an agent."""
+    client.app.state.users.grant("jane@example.com", "agent")
+    return bearer(client, AGENT)
 
 
 @pytest.fixture(params=["", "/api/v1"])
@@ -40,6 +57,7 @@ def test_a_conversation_answers_moves_money_once_and_keeps_its_history(
     database_url: str, prefix: str
 ) -> None:
     with TestClient(create_app(settings_for(database_url))) as client:
+        logged_in(client, 1)
         conversation = start(client, prefix)
         balance = say(client, conversation, "what's my balance", prefix)
         assert balance["message"] == "Your current account balance is 10000 rupees."
@@ -111,7 +129,11 @@ def test_escalation_opens_one_ticket_that_agents_can_list_and_update(
     assert details["subject"] == "my card was blocked"
     assert (details["category"], details["priority"]) == ("card_issue", "HIGH")
 
-    updated = client.patch(f"{prefix}/tickets/{ticket_id}/status", json={"status": "resolved"})
+    updated = client.patch(
+        f"{prefix}/tickets/{ticket_id}/status",
+        json={"status": "resolved"},
+        headers=as_agent(client),
+    )
     assert updated.json() == {
         "id": details["id"],
         "ticket_id": ticket_id,
@@ -127,6 +149,7 @@ def test_escalation_opens_one_ticket_that_agents_can_list_and_update(
 def test_escalations_sent_at_once_open_one_ticket(database_url: str) -> None:
     """A double-clicked "talk to a person" button must not open two tickets."""
     with TestClient(create_app(settings_for(database_url))) as client:
+        logged_in(client, 1)
         conversation = start(client)
 
         def escalate(_: int) -> str:
@@ -142,7 +165,6 @@ def test_escalations_sent_at_once_open_one_ticket(database_url: str) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "detail"),
     [
-        ("post", "/chat/start", {"user_id": 999}, 404, "User not found"),
         ("post", "/chat/message", {"conversation_id": "nope", "message": "hi"}, 404,
          "Conversation not found"),
         ("post", "/chat/escalate", {"conversation_id": "nope"}, 404, "Conversation not found"),
@@ -160,15 +182,20 @@ def test_unknown_things_are_404(
     status: int,
     detail: str,
 ) -> None:
-    response = client.request(method, prefix + path, json=body)
+    response = client.request(method, prefix + path, json=body, headers=as_agent(client))
     assert (response.status_code, response.json()) == (status, {"detail": detail})
+
+
+def test_starting_a_chat_for_an_unknown_user_is_404_in_demo_mode(demo_client: TestClient) -> None:
+    response = demo_client.post("/chat/start", json={"user_id": 999})
+    assert (response.status_code, response.json()) == (404, {"detail": "User not found"})
 
 
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
         ("post", "/chat/start", {"user_id": "1"}),
-        ("post", "/chat/start", {}),
+        ("post", "/chat/start", {"metadata": "not an object"}),
         ("post", "/chat/start", {"user_id": 2**63}),
         ("post", "/chat/message", {"conversation_id": "x", "message": ""}),
         ("post", "/chat/message", {"conversation_id": "x", "message": "x" * 1001}),
@@ -183,4 +210,7 @@ def test_unknown_things_are_404(
 def test_bad_input_is_422(
     client: TestClient, prefix: str, method: str, path: str, body: dict | None
 ) -> None:
-    assert client.request(method, prefix + path, json=body).status_code == 422
+    assert (
+        client.request(method, prefix + path, json=body, headers=as_agent(client)).status_code
+        == 422
+    )

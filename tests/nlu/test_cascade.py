@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from nlu.pipeline import Pipeline
 from nlu.stages import LLMStage, RasaStage
 from server import create_app
-from tests.conftest import free_port, settings_for
+from tests.conftest import free_port, logged_in, settings_for
 
 READY_WITHIN_S = 120
 
@@ -29,7 +29,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         while test_client.get("/health").json()["status"] != "healthy":
             assert time.monotonic() < deadline, test_client.get("/health").json()
             time.sleep(0.5)
-        yield test_client
+        # Requests come from user 1, made an admin for the /admin routes.
+        test_client.app.state.users.grant("john@example.com", "admin")
+        yield logged_in(test_client, 1)
 
 
 def pipeline(client: TestClient) -> Pipeline:

@@ -19,8 +19,13 @@ class VoiceServer:
     app: FastAPI
     base_url: str
 
-    def socket_url(self, user_id: int | str = 1) -> str:
-        return f"{self.base_url.replace('http', 'ws', 1)}/ws/voice?user_id={user_id}"
+    def socket_url(self, user_id: int | str = 1, token: str | None = None) -> str:
+        query = f"user_id={user_id}" + (f"&token={token}" if token else "")
+        return f"{self.base_url.replace('http', 'ws', 1)}/ws/voice?{query}"
+
+    def token(self, user_id: int) -> str:
+        """A new access token of the user, from the app's own token service."""
+        return self.app.state.tokens.issue(user_id).access_token
 
     def balance(self, user_id: int) -> int:
         """The user's balance in paise, read from the ledger."""
@@ -29,8 +34,24 @@ class VoiceServer:
 
 @pytest.fixture(scope="module")
 def voice_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
+    """In demo mode: the user is named by `?user_id=` (tests/voice/test_voice_auth.py
+    covers tokens)."""
+    yield from _serve(tmp_path_factory, {"BANKBOT_DEMO_MODE": "true"})
+
+
+@pytest.fixture(scope="module")
+def secured_voice_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
+    """As configured by default: tokens required."""
+    yield from _serve(tmp_path_factory, {})
+
+
+def _serve(
+    tmp_path_factory: pytest.TempPathFactory, demo_mode: dict[str, str]
+) -> Iterator[VoiceServer]:
     database = tmp_path_factory.mktemp("voice") / "bank.db"
-    app = create_app(settings_for(f"sqlite:///{database}", BANKBOT_VOICE__ENABLED="true"))
+    app = create_app(
+        settings_for(f"sqlite:///{database}", BANKBOT_VOICE__ENABLED="true", **demo_mode)
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)

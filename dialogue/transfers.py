@@ -1,0 +1,200 @@
+"""Making a transfer the user asked for: password, hourly limit, ledger, audit and log.
+
+The stateless API and conversations both end here once receiver, amount and password are
+known, so every attempt passes the same checks and leaves the same traces: one audit row
+(banking/audit.py) and one `transfer` log line with stage timings, whatever the outcome.
+"""
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from banking import (
+    AccountNotFound,
+    ContactEntry,
+    InsufficientFunds,
+    Ledger,
+    Person,
+    TransferAlreadyMade,
+    TransferReceipt,
+)
+from banking.audit import AuditLog, audit_row
+from dialogue import reply as say
+from dialogue.limits import Limits
+from dialogue.lockout import PasswordGuard
+from dialogue.logs import log_event, mask
+from dialogue.sessions import SessionStoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Refusal = Literal[
+    "wrong_password",
+    "locked",
+    "transfer_limit",
+    "insufficient_funds",
+    "recipient_unavailable",
+    "already_made",
+    "store_unavailable",
+]
+
+
+@dataclass
+class Outcome:
+    receipt: TransferReceipt | None = None
+    refusal: Refusal | None = None
+    balance: int | None = None  # the sender's balance, when it was too low
+    retry_after_s: int | None = None  # when the hourly limit refused it
+
+
+class Teller:
+    def __init__(
+        self, ledger: Ledger, guard: PasswordGuard, limits: Limits, audit: AuditLog
+    ) -> None:
+        self.ledger = ledger
+        self.guard = guard
+        self.limits = limits
+        self.audit = audit
+
+    def execute(
+        self,
+        person: Person,
+        contact: ContactEntry,
+        amount: int,
+        password: str,
+        *,
+        channel: str,
+        transfer_id: str | None = None,
+    ) -> Outcome:
+        """Check the password, then the hourly limit, then move the money.
+
+        Raises SessionStoreUnavailable (after auditing the attempt) when the password or
+        limit counters cannot be kept: then nothing moves.
+        """
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        try:
+            outcome = self._attempt(
+                person, contact, amount, password, channel, transfer_id, timings
+            )
+        except SessionStoreUnavailable:
+            outcome = Outcome(refusal="store_unavailable")
+            self._trace(person, contact, amount, channel, outcome, transfer_id, timings, started)
+            raise
+        self._trace(person, contact, amount, channel, outcome, transfer_id, timings, started)
+        return outcome
+
+    def refusal_text(self, outcome: Outcome, amount: int) -> str:
+        """What the user is told when the attempt was refused."""
+        match outcome.refusal:
+            case "wrong_password":
+                return say.password_refused("wrong", self.guard.settings.lock_s)
+            case "locked":
+                return say.password_refused("locked", self.guard.settings.lock_s)
+            case "transfer_limit":
+                settings = self.limits.settings
+                assert outcome.retry_after_s is not None
+                return say.transfer_limit(
+                    settings.transfers, settings.transfers_window_s, outcome.retry_after_s
+                )
+            case "insufficient_funds":
+                assert outcome.balance is not None
+                return say.insufficient_balance(outcome.balance, amount)
+            case "recipient_unavailable":
+                return say.RECIPIENT_UNAVAILABLE
+            case "already_made":
+                return say.ALREADY_MADE
+        return say.STORE_UNAVAILABLE
+
+    def _attempt(
+        self,
+        person: Person,
+        contact: ContactEntry,
+        amount: int,
+        password: str,
+        channel: str,
+        transfer_id: str | None,
+        timings: dict[str, float],
+    ) -> Outcome:
+        with _timed(timings, "password_ms"):
+            verdict = self.guard.check(person.id, password)
+        if verdict != "right":
+            return Outcome(refusal="locked" if verdict == "locked" else "wrong_password")
+        quota = self.limits.reserve_transfer(person.id)
+        if quota.exceeded:
+            self.limits.release_transfer(person.id, quota)
+            return Outcome(refusal="transfer_limit", retry_after_s=quota.retry_after_s())
+        outcome = Outcome()
+        try:
+            with _timed(timings, "ledger_ms"):
+                outcome.receipt = self.ledger.transfer(
+                    person.id,
+                    contact.user_id,
+                    amount,
+                    receiver_label=contact.label,
+                    sender_label=person.first_name,
+                    transfer_id=transfer_id,
+                    channel=channel,
+                )
+        except InsufficientFunds as short:
+            outcome = Outcome(refusal="insufficient_funds", balance=short.balance)
+        except AccountNotFound:
+            outcome = Outcome(refusal="recipient_unavailable")
+        except TransferAlreadyMade:
+            outcome = Outcome(refusal="already_made")
+        finally:  # not made (refused, or the database failed): the reservation goes back
+            if outcome.receipt is None:
+                self.limits.release_transfer(person.id, quota)
+        return outcome
+
+    def _trace(
+        self,
+        person: Person,
+        contact: ContactEntry,
+        amount: int,
+        channel: str,
+        outcome: Outcome,
+        transfer_id: str | None,
+        timings: dict[str, float],
+        started: float,
+    ) -> None:
+        """The audit row of a refused attempt (the ledger writes a completed one's) and the log."""
+        made = outcome.receipt is not None
+        if not made:
+            self.audit.record(
+                audit_row(
+                    user_id=person.id,
+                    channel=channel,
+                    amount=amount,
+                    receiver_user_id=contact.user_id,
+                    receiver=contact.label,
+                    outcome="refused",
+                    reason=outcome.refusal,
+                    transfer_id=transfer_id,
+                )
+            )
+        log_event(
+            log,
+            "transfer",
+            user_id=person.id,
+            channel=channel,
+            amount_paise=amount,
+            receiver=mask(contact.label),
+            outcome="completed" if made else "refused",
+            reason=outcome.refusal,
+            transfer_id=outcome.receipt.transfer_id if outcome.receipt else transfer_id,
+            **timings,
+            total_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Adds the block's duration in milliseconds to `timings[name]`."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round((time.perf_counter() - started) * 1000, 1)
