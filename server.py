@@ -202,7 +202,6 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
-    app.include_router(nlu.routes.admin)
     app.include_router(voice.routes.router)
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
     admin_only = Depends(banking.auth_routes.require_role("admin"))
