@@ -177,7 +177,9 @@ def report(results: list[Result]) -> None:
 
 
 async def run(base: str, frame_ms: int, repeat: int) -> list[Result]:
-    url = base.replace("http", "ws", 1) + "/ws/voice?user_id=1"
+    form = {"username": "john@example.com", "password": "password123"}  # demo user 1
+    token = httpx.post(f"{base}/api/auth/login", data=form, timeout=30).json()["access_token"]
+    url = base.replace("http", "ws", 1) + f"/ws/voice?token={token}"
     results = []
     for _ in range(repeat):
         for command in load_commands():
