@@ -210,3 +210,33 @@ def test_without_the_microphone_the_user_can_type(voice_server: VoiceServer) -> 
         page.get_by_role("button", name="Stop listening").click()
         expect(page.locator("#voice")).to_have_attribute("data-state", "idle")
     assert problems == []
+
+
+def test_a_signed_in_user_talks_with_their_token(secured_voice_server: VoiceServer) -> None:
+    """Tokens required (the default): the widget logs in, and the password goes nowhere else."""
+    with browser_page(allowed=False) as (page, problems):
+        page.goto(f"{secured_voice_server.base_url}/")
+        page.get_by_label("Email").fill("jane@example.com")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#status")).to_contain_text("Signed in as jane@example.com")
+        expect(page.get_by_label("Password", exact=True)).to_have_value("")
+        page.get_by_role("button", name="Start listening").click()
+        expect(page.locator("#voice")).to_have_attribute("data-state", "connected")
+        typed = page.get_by_label("Or type")
+        typed.fill("what is my balance")
+        typed.press("Enter")
+        expect(page.locator("#reply")).to_have_text("Your current account balance is 5000 rupees.")
+        assert PASSWORD not in page.content()
+    assert problems == []
+
+
+def test_a_wrong_password_does_not_sign_in(secured_voice_server: VoiceServer) -> None:
+    with browser_page(allowed=False) as (page, problems):
+        page.goto(f"{secured_voice_server.base_url}/")
+        page.get_by_label("Email").fill("jane@example.com")
+        page.get_by_label("Password", exact=True).fill("not-her-password-1")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_be_visible()
+        expect(page.get_by_label("Token")).to_have_value("")
+    assert [p for p in problems if "401" not in p] == []  # the refused login itself

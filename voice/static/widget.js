@@ -9,6 +9,10 @@ const FRAME_SAMPLES = 1600; // 100 ms per binary frame
 const $ = (id) => document.getElementById(id);
 const root = $("voice");
 const ui = {
+  signInForm: $("sign-in-form"),
+  email: $("email"),
+  signInPassword: $("sign-in-password"),
+  signIn: $("sign-in"),
   connectForm: $("connect-form"),
   userId: $("user-id"),
   token: $("token"),
@@ -58,6 +62,7 @@ function render() {
   ui.listen.textContent = socket ? "Stop listening" : "Start listening";
   ui.listen.setAttribute("aria-pressed", String(Boolean(socket)));
   ui.userId.disabled = ui.token.disabled = Boolean(socket);
+  ui.email.disabled = ui.signInPassword.disabled = ui.signIn.disabled = Boolean(socket);
   ui.text.disabled = ui.sendText.disabled = !ready;
   if (!socket) ui.passwordForm.hidden = true;
 }
@@ -163,8 +168,8 @@ function onEvent(event) {
 }
 
 function connect(userId, token) {
-  const params = new URLSearchParams({ user_id: userId });
-  if (token) params.set("token", token);
+  // A token names its user; the user id alone is for servers in demo mode.
+  const params = new URLSearchParams(token ? { token } : { user_id: userId });
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/ws/voice?${params}`);
   ws.binaryType = "arraybuffer";
@@ -213,6 +218,33 @@ function stop() {
   player.stop();
   render();
 }
+
+/** Logs in (POST /api/auth/login) and keeps the access token for the connection. */
+async function signIn() {
+  clearError();
+  const email = ui.email.value.trim();
+  const body = new URLSearchParams({ username: email, password: ui.signInPassword.value });
+  ui.signInPassword.value = ""; // the password is sent once and kept nowhere
+  let response;
+  try {
+    response = await fetch("/api/auth/login", { method: "POST", body });
+  } catch (error) {
+    showError(`Signing in failed (${error.message}).`);
+    return;
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok || !answer.access_token) {
+    showError(answer.message || "Signing in failed: check the email and the password.");
+    return;
+  }
+  ui.token.value = answer.access_token;
+  setStatus(`Signed in as ${email}. Press “Start listening” and speak.`);
+}
+
+ui.signInForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  signIn();
+});
 
 ui.connectForm.addEventListener("submit", (event) => {
   event.preventDefault();
