@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, create_engine, text
 
@@ -35,13 +35,37 @@ def make_engine(database_url: str) -> Engine:
         with engine.begin() as connection:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             SQLModel.metadata.create_all(connection)
+            _add_missing_columns(connection)
         return engine
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
     _use_sqlite_locking(engine)
-    SQLModel.metadata.create_all(engine)
+    with engine.begin() as connection:
+        SQLModel.metadata.create_all(connection)
+        _add_missing_columns(connection)
     return engine
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    """Add the nullable columns a newer version declares to the tables of an older database.
+
+    `create_all` creates missing tables but leaves existing ones alone; new columns are
+    always nullable, so a database made by an earlier version keeps working with its data.
+    """
+    inspector = inspect(connection)
+    dialect = connection.dialect
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"{table.name}.{column.name} is new and not nullable")
+            kind = column.type.compile(dialect=dialect)
+            connection.exec_driver_sql(
+                f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'
+            )
 
 
 def writing(engine: Engine) -> Engine:

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from banking.audit import audit_row
 from banking.db import writing
+from banking.events import Events
 from banking.models import Account, LedgerEntry
 from banking.money import InvalidAmount, format_rupees
 
@@ -38,8 +39,9 @@ class TransferReceipt:
 
 
 class Ledger:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, events: Events | None = None) -> None:
         self.engine = engine
+        self.events = events or Events(engine)
 
     def balance(self, user_id: int) -> int:
         """The user's balance in paise."""
@@ -77,8 +79,9 @@ class Ledger:
         that may retry (a conversation confirmed twice, two servers racing) passes its own
         `transfer_id`: once a transfer with that id is committed, another raises
         TransferAlreadyMade (checked under the lock; a unique constraint backs it up).
-        The transfer's audit row (banking/audit.py, naming `channel`) is written in the same
-        transaction.
+        The transfer's audit row (banking/audit.py, naming `channel`) and its events
+        (`transaction.completed` for the sender, `transaction.received` for the receiver)
+        are written in the same transaction.
         """
         if amount <= 0:
             raise InvalidAmount("amount must be positive")
@@ -139,6 +142,19 @@ class Ledger:
                         transfer_id=transfer_id,
                     ),
                 ]
+            )
+            sent = {"transfer_id": transfer_id, "amount": amount, "channel": channel}
+            self.events.add(
+                session,
+                sender_id,
+                "transaction.completed",
+                {**sent, "counterparty": receiver_label, "balance_after": sender.balance},
+            )
+            self.events.add(
+                session,
+                receiver_id,
+                "transaction.received",
+                {**sent, "counterparty": sender_label, "balance_after": receiver.balance},
             )
             sender_balance = sender.balance
         return TransferReceipt(transfer_id, amount, sender_balance)

@@ -1,8 +1,9 @@
 """The banking tables. Money columns hold integer paise."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -69,3 +70,15 @@ class RevokedSession(SQLModel, table=True):
 
     session_id: str = Field(primary_key=True)
     expires_at: int = Field(index=True)
+
+
+class Event(SQLModel, table=True):
+    """A domain event (banking/events.py): written in the transaction of what it reports."""
+
+    __tablename__ = "event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime
+    user_id: int = Field(index=True, description="whose event it is")
+    type: str = Field(index=True)  # an events.EventType
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict
 from banking import Directory
 from dialogue.sessions import SessionStore
 
-Verdict = Literal["right", "wrong", "locked"]
+# "locked_now": this wrong password was the one too many, and locked transfers.
+Verdict = Literal["right", "wrong", "locked", "locked_now"]
 
 
 class LockoutSettings(BaseModel):
@@ -52,7 +53,7 @@ class PasswordGuard:
         if failures >= self.settings.attempts:
             self.store.save(_lock_key(user_id), "locked", self.settings.lock_s)
             self.store.delete(_failures_key(user_id))
-            return "locked"
+            return "locked_now"
         return "wrong"
 
 

@@ -120,8 +120,10 @@ class Teller:
     ) -> Outcome:
         with _timed(timings, "password_ms"):
             verdict = self.guard.check(person.id, password)
+        if verdict in ("wrong", "locked_now"):
+            self._password_failed(person, channel, locked=verdict == "locked_now")
         if verdict != "right":
-            return Outcome(refusal="locked" if verdict == "locked" else "wrong_password")
+            return Outcome(refusal="wrong_password" if verdict == "wrong" else "locked")
         quota = self.limits.reserve_transfer(person.id)
         if quota.exceeded:
             self.limits.release_transfer(person.id, quota)
@@ -149,6 +151,14 @@ class Teller:
                 self.limits.release_transfer(person.id, quota)
         return outcome
 
+    def _password_failed(self, person: Person, channel: str, *, locked: bool) -> None:
+        events = self.ledger.events
+        events.emit(person.id, "password.failed", {"channel": channel})
+        if locked:
+            events.emit(
+                person.id, "account.locked", {"channel": channel, "lock_s": self.guard.settings.lock_s}
+            )
+
     def _trace(
         self,
         person: Person,
@@ -174,6 +184,18 @@ class Teller:
                     reason=outcome.refusal,
                     transfer_id=transfer_id,
                 )
+            )
+        if not made and outcome.refusal != "already_made":  # a retry of one that was made
+            self.ledger.events.emit(
+                person.id,
+                "transaction.failed",
+                {
+                    "transfer_id": transfer_id,
+                    "amount": amount,
+                    "channel": channel,
+                    "counterparty": contact.label,
+                    "reason": outcome.refusal,
+                },
             )
         log_event(
             log,
