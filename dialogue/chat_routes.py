@@ -40,6 +40,7 @@ from dialogue.routes import (
     UserId,
 )
 from dialogue.throttle import RateLimitExceeded, limit_message, spend_request
+from monitoring.conversation import ConversationMetadata, TurnWatch
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class ChatResponse(BaseModel):
     session_id: str = Field(description="Send it back to continue the conversation")
     page: str | None
     data: dict[str, Any] | None
+    metadata: ConversationMetadata = Field(description="seeds/002's conversation metadata")
 
 
 @router.post(
@@ -90,11 +92,17 @@ def chat(
 
     def run(_transfer_id: str | None) -> JSONResponse:
         # A conversation's transfer has its own id, kept with the conversation.
+        watch = TurnWatch(request.app.state, body.user_id, "chat")
         answer = assistant.turn(
             body.user_id, body.message, body.password, session_id, channel="chat"
         )
+        reply, metadata = watch.finish(body.message, answer, session_id)
         content = ChatResponse(
-            response=answer.reply, session_id=session_id, page=answer.page, data=answer.data
+            response=reply,
+            session_id=session_id,
+            page=answer.page,
+            data=answer.data,
+            metadata=metadata,
         )
         return JSONResponse(content.model_dump(), status_code=200 if answer.user_found else 404)
 
