@@ -7,8 +7,9 @@ The user is the access token's (the Authorization header, or `?token=` on the so
 a `user_id` in the body or query string is optional and must be the token's user. In demo
 mode a request without a token names its user by `user_id` (banking.auth_routes).
 
-Beyond seeds/000: `chat_end` carries the reply's `page` and `data` (`data.awaiting` and
-`data.require_password` say what the assistant waits for), a `{"type": "password"}`
+Beyond seeds/000: the HTTP reply carries seeds/002's conversation `metadata`
+(monitoring/conversation.py); `chat_end` carries the reply's `page` and `data`
+(`data.awaiting` and `data.require_password` say what the assistant waits for), a `{"type": "password"}`
 message answers "Please confirm with your password", and every bad message gets an
 `error` event while the socket stays open. Passwords are passed to the turn and nowhere
 else: never echoed, logged or kept.
