@@ -221,9 +221,14 @@ def _paise(amount: Decimal, max_paise: int) -> int:
     if amount > Decimal(max_paise) / PAISE_PER_RUPEE:
         _amount_refused(say.amount_too_large(max_paise), "too_large")
     try:
-        return rupees_to_paise(amount)
+        paise = rupees_to_paise(amount)
     except InvalidAmount:
+        paise = 0
+    # Decimal arithmetic rounds to its context (1e-999999999 × 100 underflows to 0, and
+    # a 30-digit amount loses digits): keep only an amount that is exactly whole paise.
+    if paise <= 0 or Decimal(paise).scaleb(-2) != amount:
         _amount_refused(say.AMOUNT_HAS_FRACTION_OF_PAISA, "fraction_of_paisa")
+    return paise
 
 
 def _amount_refused(message: str, reason: str) -> NoReturn:
