@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Iterator
 
 import httpx
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
@@ -250,6 +251,29 @@ def test_only_the_owner_may_send_from_an_account(client: TestClient) -> None:
     assert garbage.status_code == 401
     assert balances(client) == START
     assert audit(client, 2) == []
+
+
+def test_a_token_that_is_not_a_valid_access_token_is_401_on_both_routes(
+    client: TestClient,
+) -> None:
+    tokens = client.app.state.tokens
+    pair = tokens.issue(2)
+    logged_out = tokens.issue(2).access_token
+    tokens.revoke(logged_out)
+    claims = jwt.decode(pair.access_token, options={"verify_signature": False})
+    elsewhere = jwt.encode(claims, "another-installation-secret-0123456789", algorithm="HS256")
+    routes = [
+        ("post", PATH.format(2), {"amount": 10, "contact": "john", "mfa_token": PASSWORD}),
+        ("get", "/api/notifications/", None),
+        ("patch", "/api/notifications/read-all", None),
+    ]
+    for token in (pair.refresh_token, logged_out, elsewhere):
+        for method, path, body in routes:
+            headers = {"Authorization": f"Bearer {token}"}
+            response = client.request(method, path, json=body, headers=headers)
+            assert response.status_code == 401, (path, response.text)
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert balances(client) == START
 
 
 def test_a_token_is_needed_in_demo_mode_too(sqlite_url: str) -> None:
