@@ -36,6 +36,7 @@ from dialogue.transfers import Outcome
 
 CHANNEL = "api"
 CURRENCY = "INR"
+STORE_RETRY_S = 5  # when to retry while the session store is down (seeds/002's 503)
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=AUTH_RESPONSES)
 AccountId = Annotated[int, Field(ge=1, le=MAX_USER_ID)]
@@ -78,12 +79,12 @@ class TransferResponse(BaseModel):
     transaction_id: str
     status: Literal["completed"]
     transaction_type: Literal["transfer"]
-    amount: float
+    amount: int | float = Field(description="Rupees: an integer when whole")
     currency: str
     from_account: int
     to_account: int | None
     to_name: str
-    balance_after: float
+    balance_after: int | float
     created_at: datetime
 
 
@@ -119,10 +120,10 @@ def create_transaction(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Send money from your account, confirmed with your password."""
+    spend_request(request, user_id)
     assistant: Assistant = request.app.state.assistant
     if assistant.directory.account_holder(account_id) != user_id:
         raise forbidden("This account is not yours.")
-    spend_request(request, user_id)
 
     def run(transfer_id: str | None) -> JSONResponse:
         return _transfer(assistant, user_id, account_id, body, transfer_id)
@@ -133,7 +134,9 @@ def create_transaction(
     except Refused as refused:
         return refused.response
     except SessionStoreUnavailable:
-        return api_error(503, "SERVICE_UNAVAILABLE", say.STORE_UNAVAILABLE, retry_after=5)
+        return api_error(
+            503, "SERVICE_UNAVAILABLE", say.STORE_UNAVAILABLE, retry_after=STORE_RETRY_S
+        )
 
 
 def _transfer(

@@ -100,6 +100,7 @@ def test_the_receiver_by_account_id_named_as_a_contact_or_by_name(client: TestCl
     )
     assert (to_mary.status_code, to_mary.json()["to_name"]) == (201, "Mary Doe")
     assert to_mary.json()["balance_after"] == 4990  # ₹5000 + ₹10 - ₹20
+    assert '"amount":20,' in to_mary.text  # whole rupees are JSON integers
     assert balances(client) == {**START, 1: 999_000, 2: 499_000, 4: 502_000}
 
 
