@@ -34,7 +34,10 @@ PASSWORD_REFUSALS = frozenset({"wrong_password", "locked"})
 CHANNEL_NAMES = {
     "assistant": "the assistant",
     "chat": "the chat",
+    "chat-ws": "the chat",
+    "support-chat": "the support chat",
     "voice": "the voice assistant",
+    "phone": "the phone",
     "api": "the banking API",
 }
 
