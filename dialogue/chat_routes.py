@@ -9,10 +9,10 @@ mode a request without a token names its user by `user_id` (banking.auth_routes)
 
 Beyond seeds/000: the HTTP reply carries seeds/002's conversation `metadata`
 (monitoring/conversation.py); `chat_end` carries the reply's `page` and `data`
-(`data.awaiting` and `data.require_password` say what the assistant waits for), a `{"type": "password"}`
-message answers "Please confirm with your password", and every bad message gets an
-`error` event while the socket stays open. Passwords are passed to the turn and nowhere
-else: never echoed, logged or kept.
+(`data.awaiting` and `data.require_password` say what the assistant waits for), a
+`{"type": "password"}` message answers "Please confirm with your password", and every
+bad message gets an `error` event while the socket stays open. Passwords are passed to
+the turn and nowhere else: never echoed, logged or kept.
 """
 
 import logging
