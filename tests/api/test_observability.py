@@ -423,3 +423,22 @@ def test_personal_data_is_found_and_masked(message: str, kinds: list[str], shown
     found = pii.find(message)
     assert [piece.kind for piece in found] == kinds
     assert pii.mask_in(message, found) == shown
+
+
+def test_transfers_by_api_are_counted_once_and_a_retry_is_not(app_client: TestClient) -> None:
+    headers = {**bearer(app_client, 1), "Idempotency-Key": "obs-retry-1"}
+    body = {"amount": 100, "contact": "ravi", "mfa_token": RIGHT}
+    path = "/api/v1/accounts/1/transactions"
+    before = scrape(app_client)
+    first = app_client.post(path, json=body, headers=headers)
+    retry = app_client.post(path, json=body, headers=headers)  # the same key: replayed
+    wrong = app_client.post(path, json={**body, "mfa_token": WRONG}, headers=bearer(app_client, 1))
+    after = scrape(app_client)
+    assert first.status_code == retry.status_code and first.json() == retry.json()
+    assert wrong.status_code >= 400
+    transfers = "bankbot_transfers_total"
+    for labels, moved in (
+        ({"outcome": "completed", "reason": "none"}, 1),
+        ({"outcome": "refused", "reason": "wrong_password"}, 1),
+    ):
+        assert value(after, transfers, **labels) - value(before, transfers, **labels) == moved
