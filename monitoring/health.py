@@ -100,8 +100,8 @@ def rasa(pipeline: Pipeline) -> dict[str, Any]:
     stage = _stage(pipeline, "rasa")
     if stage is None:
         return {"status": "off"}
-    if not stage.server.is_ready:
-        return {"status": "starting"}
+    if not stage.server.is_ready:  # loading its model, or dead until the watchdog restarts it
+        return {"status": "starting" if stage.server.pid is not None else "down"}
     started = time.perf_counter()
     answer = stage.backend.parse(RASA_PROBE_TEXT)
     if answer is None:
