@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 import yaml
@@ -25,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 import banking.auth_routes
 import dialogue.chat_routes
+import dialogue.fraud_routes
 import dialogue.routes
 import dialogue.support_routes
 import nlu.routes
@@ -32,6 +34,7 @@ import voice.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
+from banking.fraud import FraudMonitor, FraudSettings
 from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
 from banking.users import ROLES, UnknownUser, Users
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
@@ -83,6 +86,7 @@ class Settings(BaseModel):
     security: SecuritySettings
     limits: LimitSettings
     idempotency: IdempotencySettings
+    fraud: FraudSettings
 
 
 class ConfigError(Exception):
@@ -166,7 +170,9 @@ def create_app(settings: Settings) -> FastAPI:
     guard = PasswordGuard(sessions, directory, settings.lockout)
     app.state.limits = Limits(sessions, settings.limits)
     app.state.idempotency = IdempotencyStore(engine, settings.idempotency.lease_s)
-    teller = Teller(ledger, guard, app.state.limits, AuditLog(engine))
+    zone = ZoneInfo(settings.assistant.timezone)
+    app.state.fraud = FraudMonitor(engine, ledger.events, settings.fraud, zone)
+    teller = Teller(ledger, guard, app.state.limits, AuditLog(engine), app.state.fraud)
     app.state.assistant = Assistant(
         pipeline, ledger, directory, settings.assistant, sessions, teller
     )
@@ -202,6 +208,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
+    app.include_router(dialogue.fraud_routes.router)
     app.include_router(voice.routes.router)
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
     admin_only = Depends(banking.auth_routes.require_role("admin"))
