@@ -165,7 +165,7 @@ def test_the_demo_users_usual_amount_comes_from_their_statement(monitor: FraudMo
 def test_a_receiver_paid_under_another_name_is_not_new(
     ledger: Ledger, monitor: FraudMonitor
 ) -> None:
-    """"john" and "mike" are two of user 1's names for user 5."""
+    """User 1 calls user 5 both john and mike."""
     pay(ledger, 1, 5, 100, "John")
     assert [f.name for f in monitor.assess(1, 5, "Mike", 10_000).factors] == []
     assert [f.name for f in monitor.assess(1, 2, "Jane", 10_000).factors] == ["new_receiver"]
@@ -281,9 +281,7 @@ def test_a_report_opens_one_case_per_payment_and_marks_its_alert(
     assert again.value.case_id == case.id
 
 
-def test_only_the_users_own_payments_can_be_reported(
-    ledger: Ledger, monitor: FraudMonitor
-) -> None:
+def test_only_the_users_own_payments_can_be_reported(ledger: Ledger, monitor: FraudMonitor) -> None:
     groceries = min(entry_ids(ledger, 1, "debit"))  # on the demo statement, no transfer id
     assert monitor.report(1, str(groceries), "scam", "").transfer_id is None
     [salary, *_] = entry_ids(ledger, 1, "credit")
