@@ -304,7 +304,7 @@ class FraudMonitor:
         if account is None:
             raise TransactionNotFound(transaction_id)
         query = select(LedgerEntry).where(LedgerEntry.account_id == account.id)
-        if transaction_id.isdigit():
+        if transaction_id.isascii() and transaction_id.isdigit():
             if int(transaction_id) > 2**63 - 1:
                 raise TransactionNotFound(transaction_id)
             query = query.where(LedgerEntry.id == int(transaction_id))

@@ -272,7 +272,7 @@ def test_bad_reports_are_refused(sqlite_client: TestClient, body: Any) -> None:
 
 
 def test_unknown_transactions_are_not_found(sqlite_client: TestClient) -> None:
-    for unknown in ("no-such-transfer", "999999", 2**70):
+    for unknown in ("no-such-transfer", "999999", 2**70, "\u0663"):  # an Arabic-Indic 3
         response = report(sqlite_client, {"transaction_id": unknown, "reason": "scam"})
         assert response.status_code == 404, unknown
 
