@@ -172,6 +172,9 @@ class AlreadyReported(Exception):
 
 
 Clock = Callable[[], datetime]
+# The two sides of a transfer, built once: building them costs more than the query.
+_DEBIT = LedgerEntry.__table__.alias("debit")  # type: ignore[attr-defined]
+_CREDIT = LedgerEntry.__table__.alias("credit")  # type: ignore[attr-defined]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -326,17 +329,20 @@ class FraudMonitor:
                     select(Account).where(col(Account.user_id).in_((user_id, receiver_id)))
                 )
             }
-            payments = list(
-                session.exec(
-                    select(LedgerEntry)
-                    .where(
-                        LedgerEntry.account_id == accounts.get(user_id),
-                        LedgerEntry.type == "debit",
-                    )
-                    .order_by(col(LedgerEntry.created_at).desc(), col(LedgerEntry.id).desc())
-                    .limit(self.settings.recent_payments)
+            payments = session.exec(
+                select(
+                    LedgerEntry.amount,
+                    LedgerEntry.counterparty,
+                    LedgerEntry.transfer_id,
+                    LedgerEntry.created_at,
                 )
-            )
+                .where(
+                    LedgerEntry.account_id == accounts.get(user_id),
+                    LedgerEntry.type == "debit",
+                )
+                .order_by(col(LedgerEntry.created_at).desc(), col(LedgerEntry.id).desc())
+                .limit(self.settings.recent_payments)
+            ).all()
             paid = any(entry.counterparty.lower() == receiver.lower() for entry in payments)
             if not paid:
                 paid = self._paid_account(session, accounts.get(user_id), accounts.get(receiver_id))
@@ -358,7 +364,7 @@ class FraudMonitor:
         """Whether any transfer ever went from one account to the other (under any name)."""
         if sender is None or receiver is None:
             return False
-        debit, credit = LedgerEntry.__table__.alias("debit"), LedgerEntry.__table__.alias("credit")
+        debit, credit = _DEBIT, _CREDIT
         query = (
             select(debit.c.id)
             .join(credit, debit.c.transfer_id == credit.c.transfer_id)
