@@ -1,6 +1,8 @@
 """Fraud scores: factors, points and reasons for crafted histories; alerts, events, reports."""
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -297,3 +299,24 @@ def test_only_the_users_own_payments_can_be_reported(ledger: Ledger, monitor: Fr
             monitor.report(1, nothing, "scam", "")
     with Session(ledger.engine) as session:
         assert session.exec(select(FraudAlert)).all() == []
+
+
+def test_a_payment_reported_from_many_threads_at_once_opens_one_case(
+    ledger: Ledger, monitor: FraudMonitor
+) -> None:
+    """On PostgreSQL the reports race to the unique entry id; the losers learn its case."""
+    transfer_id = pay(ledger, 1, 3, 100, "Ravi")
+    start = threading.Barrier(8)
+
+    def report() -> str:
+        start.wait()
+        try:
+            return f"opened {monitor.report(1, transfer_id, 'scam', '').id}"
+        except AlreadyReported as reported:
+            return f"already {reported.case_id}"
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: report(), range(8)))
+    opened = [answer.split()[1] for answer in answers if answer.startswith("opened")]
+    assert len(opened) == 1
+    assert sorted(answers) == sorted([f"opened {opened[0]}", *[f"already {opened[0]}"] * 7])
