@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 import yaml
@@ -25,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 import banking.auth_routes
 import dialogue.chat_routes
+import dialogue.fraud_routes
 import dialogue.notification_routes
 import dialogue.routes
 import dialogue.support_routes
@@ -36,6 +38,7 @@ from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
 from banking.events import Events
+from banking.fraud import FraudMonitor, FraudSettings
 from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
 from banking.notifications import Notifications
 from banking.users import ROLES, UnknownUser, Users
@@ -93,6 +96,7 @@ class Settings(BaseModel):
     limits: LimitSettings
     idempotency: IdempotencySettings
     observability: ObservabilitySettings
+    fraud: FraudSettings
 
 
 class ConfigError(Exception):
@@ -182,7 +186,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.limits = Limits(sessions, settings.limits)
     app.state.idempotency = IdempotencyStore(engine, settings.idempotency.lease_s)
     app.state.audit = AuditLog(engine)
-    teller = Teller(ledger, guard, app.state.limits, app.state.audit)
+    zone = ZoneInfo(settings.assistant.timezone)
+    app.state.fraud = FraudMonitor(engine, ledger.events, settings.fraud, zone)
+    teller = Teller(ledger, guard, app.state.limits, app.state.audit, app.state.fraud)
     app.state.assistant = Assistant(
         pipeline, ledger, directory, settings.assistant, sessions, teller
     )
@@ -223,6 +229,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
     app.include_router(dialogue.notification_routes.router)  # /api/notifications (seeds/000)
     app.include_router(dialogue.transfer_routes.router)  # /api/v1/accounts/... (seeds/002)
+    app.include_router(dialogue.fraud_routes.router)
     app.include_router(voice.routes.router)
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
     admin_only = Depends(banking.auth_routes.require_role("admin"))

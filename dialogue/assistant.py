@@ -336,12 +336,14 @@ class Assistant:
             # itself, and audits the attempt.
             if self.guard.locked(person.id):
                 return refuse(say.password_refused("locked", self.guard.settings.lock_s))
-            return self._transfer_reply(
-                meaning,
-                say.confirm_transfer(amount, contact.label),
-                require_password=True,
-                success=False,
+            # A high-risk transfer is explained first: the password then is the go-ahead.
+            unusual = self.teller.unusual(person, contact, amount)
+            text = (
+                say.confirm_unusual_transfer(amount, contact.label, unusual)
+                if unusual
+                else say.confirm_transfer(amount, contact.label)
             )
+            return self._transfer_reply(meaning, text, require_password=True, success=False)
         outcome = self.teller.execute(
             person, contact, amount, password, channel=channel, transfer_id=transfer_id
         )
