@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
 
 import banking.auth_routes
+import dialogue.account_routes
 import dialogue.chat_routes
 import dialogue.routes
 import dialogue.support_routes
@@ -33,6 +34,7 @@ from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
 from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
+from banking.statements import Statements
 from banking.users import ROLES, UnknownUser, Users
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
 from dialogue.idempotency import IdempotencySettings, IdempotencyStore
@@ -167,8 +169,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.limits = Limits(sessions, settings.limits)
     app.state.idempotency = IdempotencyStore(engine, settings.idempotency.lease_s)
     teller = Teller(ledger, guard, app.state.limits, AuditLog(engine))
+    app.state.statements = Statements(engine)
     app.state.assistant = Assistant(
-        pipeline, ledger, directory, settings.assistant, sessions, teller
+        pipeline, ledger, directory, settings.assistant, sessions, teller, app.state.statements
     )
     app.state.support = SupportDesk(engine)
     app.state.voice = _voice(app.state.assistant, settings.voice)
@@ -207,6 +210,7 @@ def create_app(settings: Settings) -> FastAPI:
     admin_only = Depends(banking.auth_routes.require_role("admin"))
     app.include_router(nlu.routes.admin, dependencies=[admin_only])
     app.include_router(banking.auth_routes.router)
+    app.include_router(dialogue.account_routes.router)  # its paths are seeds/000's and 002's
     harden(app, settings.security)
 
     app.add_middleware(RateLimitHeaders)

@@ -7,7 +7,7 @@ existed have none; they count as "other".
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func
@@ -15,6 +15,9 @@ from sqlmodel import Session, col, or_, select
 
 from banking.ledger import AccountNotFound
 from banking.models import Account, LedgerEntry
+from banking.money import rupees_number
+
+CURRENCY = "INR"
 
 Category = Literal[
     "groceries",
@@ -81,6 +84,11 @@ class EntryPage:
     total: int  # entries matching the filters, on every page
 
 
+def category_name(category: str) -> str:
+    """How a category is shown: "Groceries" (seeds/000's style); filters take either form."""
+    return category.title()
+
+
 @dataclass(frozen=True)
 class Spending:
     start: datetime
@@ -91,6 +99,21 @@ class Spending:
     @property
     def total(self) -> int:
         return sum(paise for _category, paise in self.by_category)
+
+    def as_json(self, period: str, category: str | None) -> dict[str, Any]:
+        """The JSON body: seeds/000's spending_by_category items ({name, value} in rupees)."""
+        return {
+            "period": period,
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "currency": CURRENCY,
+            "category": None if category is None else category_name(category),
+            "total": rupees_number(self.total),
+            "spending_by_category": [
+                {"name": category_name(name), "value": rupees_number(paise)}
+                for name, paise in self.by_category
+            ],
+        }
 
 
 class Statements:

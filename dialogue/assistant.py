@@ -278,16 +278,7 @@ class Assistant:
             confidence=meaning.confidence,
             source=meaning.source,
             page="statements",
-            data={
-                "require_password": False,
-                "period": period,
-                "category": meaning.category,
-                "total": rupees_number(spending.total),
-                "spending_by_category": [
-                    {"name": name, "value": rupees_number(paise)}
-                    for name, paise in spending.by_category
-                ],
-            },
+            data={"require_password": False, **spending.as_json(period, meaning.category)},
         )
 
     def _send(
