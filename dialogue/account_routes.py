@@ -194,7 +194,12 @@ def spending(
         raise _no_account() from missing
 
 
-@router.get("/api/v1/accounts/{account_id}", response_model=AccountView, responses={404: {}})
+@router.get(
+    "/api/v1/accounts/{account_id}",
+    response_model=AccountView,
+    response_model_exclude_unset=True,  # `transactions` only when asked for
+    responses={404: {}},
+)
 def account(
     request: Request,
     account_id: Annotated[int, Path(ge=1, le=MAX_ID)],
