@@ -20,7 +20,7 @@ JsonDecimal = Annotated[Decimal, PlainSerializer(_json_number, return_type=int |
 BANKING_INTENTS = ("check_balance", "send_money", "transaction_history", "check_spending")
 DIALOGUE_ACTS = ("affirm", "deny", "cancel", "greet", "goodbye", "help", "repeat")
 
-# The names banking.statements uses (nlu imports no banking; tests/nlu/test_spending_rules.py
+# The names banking.statements uses (nlu imports no banking; tests/banking/test_statements.py
 # checks that both lists agree).
 CATEGORIES = (
     "groceries",
