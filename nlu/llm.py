@@ -42,8 +42,8 @@ Answer with JSON only.
 intent is one of:
 - check_balance: asks how much money is in the account or left to spend
 - send_money: wants money sent, paid, transferred or moved to a person
-- transaction_history: asks to list past transactions or payments, or for a statement
-- check_spending: asks how much was spent in total, on a kind of thing or in a period
+- transaction_history: asks to see past transactions, payments or purchases, or a statement
+- check_spending: asks how much money was spent in total, on a kind of thing or in a period
 - affirm: agrees, says yes, confirms or tells the assistant to proceed
 - deny: disagrees, says no or says something is not right
 - cancel: wants to stop or drop the current request
@@ -69,6 +69,7 @@ EXAMPLES: tuple[tuple[str, str, int | str | None, str | None, int | None], ...] 
     ("list everything i paid last week", "transaction_history", None, None, None),
     ("where did my money go this month", "transaction_history", None, None, None),
     ("how much did i spend on food last week", "check_spending", None, None, None),
+    ("what did i spend my money on last week", "transaction_history", None, None, None),
     ("stop the transfer", "cancel", None, None, None),
     ("good morning", "greet", None, None, None),
     ("what can you do for me", "help", None, None, None),

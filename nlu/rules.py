@@ -80,7 +80,8 @@ BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|ca
 # Any word that shows a sentence is about this user's money; see `mentions_banking`.
 BANKING_EVIDENCE = re.compile(
     r"\b(?:money|accounts?|bank|rupees?|rs|bucks|payments?|funds|cash|balance|transactions?"
-    r"|statement|passbook|spen[dt]|spending|paid|pay|send|sent|transfer\w*|owe|broke|left)\b|₹"
+    r"|statement|passbook|spen[dt]|spending|expenses?|expenditures?|paid|pay|send|sent|transfer\w*"
+    r"|owe|broke|left)\b|₹"
 )
 
 CURRENCY_BEFORE = re.compile(rf"(?:₹|\brs\.?|\binr)\s*(?P<n>{NUMBER})")
