@@ -156,9 +156,7 @@ class Teller:
         events.emit(person.id, "password.failed", {"channel": channel})
         if locked:
             events.emit(
-                person.id,
-                "account.locked",
-                {"channel": channel, "lock_s": self.guard.settings.lock_s},
+                person.id, "account.locked", {"channel": channel, "lock_s": self.guard.settings.lock_s}
             )
 
     def _trace(
