@@ -3,7 +3,7 @@ category for a period (`GET /api/transactions/spending`), and seeds/002's
 `GET /api/v1/accounts/{id}`.
 
 Each needs the user's access token and shows only that user's data: a `user_id` naming
-someone else, or another user's account, is 403. In demo mode a request without a token
+someone else, or an account not the caller's, is 403. In demo mode a request without a token
 acts for the `user_id` it names (or may read any account), as the other routes do. Each
 counts against the user's request limit.
 """
@@ -211,12 +211,14 @@ def account(
         int, Query(ge=1, le=MAX_LIMIT, description="how many recent transactions")
     ] = ACCOUNT_TRANSACTIONS,
 ) -> dict[str, Any]:
-    """One of the caller's accounts; another user's is 403, an unknown id 404."""
+    """The caller's account. Any other id is 403, whether or not the account exists (as on
+    POST .../transactions), so a token cannot probe which accounts exist; only in demo mode
+    without a token is an unknown id 404."""
     found = statements.account(account_id)
+    if caller is not None and (found is None or found.user_id != caller):
+        raise forbidden("This account is not yours.")
     if found is None or found.id is None:
         raise _no_account()
-    if caller is not None and found.user_id != caller:
-        raise forbidden("That account is not yours.")
     spend_request(request, found.user_id)
     try:
         holder = request.app.state.users.profile(found.user_id).name
