@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
 
 import banking.auth_routes
+import dialogue.account_routes
 import dialogue.chat_routes
 import dialogue.fraud_routes
 import dialogue.notification_routes
@@ -41,6 +42,7 @@ from banking.events import Events
 from banking.fraud import FraudMonitor, FraudSettings
 from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
 from banking.notifications import Notifications
+from banking.statements import Statements
 from banking.users import ROLES, UnknownUser, Users
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
 from dialogue.idempotency import IdempotencySettings, IdempotencyStore
@@ -189,8 +191,9 @@ def create_app(settings: Settings) -> FastAPI:
     zone = ZoneInfo(settings.assistant.timezone)
     app.state.fraud = FraudMonitor(engine, ledger.events, settings.fraud, zone)
     teller = Teller(ledger, guard, app.state.limits, app.state.audit, app.state.fraud)
+    app.state.statements = Statements(engine)
     app.state.assistant = Assistant(
-        pipeline, ledger, directory, settings.assistant, sessions, teller
+        pipeline, ledger, directory, settings.assistant, sessions, teller, app.state.statements
     )
     app.state.support = SupportDesk(engine)
     app.state.notifications = notifications
@@ -236,6 +239,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(nlu.routes.admin, dependencies=[admin_only])
     app.include_router(banking.auth_routes.router)
     app.include_router(monitoring.routes.router)
+    app.include_router(dialogue.account_routes.router)  # its paths are seeds/000's and 002's
     harden(app, settings.security)
 
     app.add_middleware(RateLimitHeaders)

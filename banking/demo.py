@@ -1,6 +1,6 @@
 """Create the demo users from data/demo_users.yaml on first start, never twice."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select, text
 
 from banking.db import writing
+from banking.demo_history import generate_history
 from banking.models import Account, Contact, LedgerEntry, User
 from banking.money import rupees_to_paise
 from banking.passwords import hash_password
@@ -17,8 +18,10 @@ from banking.passwords import hash_password
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
 
 
-def seed_demo_data(engine: Engine, path: Path) -> bool:
+def seed_demo_data(engine: Engine, path: Path, now: datetime | None = None) -> bool:
     """Insert the demo users unless any user exists. Returns whether it inserted.
+
+    Generated histories (banking/demo_history.py) end at `now`, by default the present.
 
     Runs as one write transaction, so two processes starting at once cannot both
     insert; the loser's unique-key conflict means the data is already there.
@@ -28,14 +31,14 @@ def seed_demo_data(engine: Engine, path: Path) -> bool:
         with Session(writing(engine)) as session, session.begin():
             if session.exec(select(User).limit(1)).first() is not None:
                 return False
-            _insert(session, spec)
+            _insert(session, spec, now or datetime.now(UTC))
     except IntegrityError:
         return False
     _advance_postgres_sequences(engine)
     return True
 
 
-def _insert(session: Session, spec: dict) -> None:
+def _insert(session: Session, spec: dict, now: datetime) -> None:
     # One hash for the one published demo password: bcrypt costs ~0.25 s per hash.
     password_hash = hash_password(spec["password"])
     zone = ZoneInfo(spec["timezone"])
@@ -45,11 +48,33 @@ def _insert(session: Session, spec: dict) -> None:
         )
     session.flush()
     for user in spec["users"]:
-        account = Account(user_id=user["id"], balance=rupees_to_paise(user["balance"]))
+        history_spec = user.get("generated_history")
+        generated = generate_history(history_spec, now, zone) if history_spec else []
+        balance = (
+            generated[-1].balance_after
+            if generated
+            else rupees_to_paise(
+                history_spec["opening_balance"] if history_spec else user["balance"]
+            )
+        )
+        account = Account(user_id=user["id"], balance=balance)
         session.add(account)
         session.flush()
         for alias, contact_id in user.get("contacts", {}).items():
             session.add(Contact(owner_id=user["id"], alias=alias, contact_user_id=contact_id))
+        for made in generated:
+            session.add(
+                LedgerEntry(
+                    account_id=account.id,
+                    type=made.type,
+                    amount=made.amount,
+                    counterparty=made.counterparty,
+                    description=made.description,
+                    created_at=made.created_at,
+                    balance_after=made.balance_after,
+                    category=made.category,
+                )
+            )
         for entry in reversed(user.get("history", [])):  # oldest first, so ids follow time
             session.add(
                 LedgerEntry(
@@ -62,6 +87,7 @@ def _insert(session: Session, spec: dict) -> None:
                         tzinfo=zone
                     ),
                     balance_after=rupees_to_paise(entry["balance_after"]),
+                    category=entry["category"],
                 )
             )
 

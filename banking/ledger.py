@@ -14,6 +14,9 @@ from banking.events import Events
 from banking.models import Account, LedgerEntry
 from banking.money import InvalidAmount, format_rupees
 
+# The category of both entries of a transfer between users (banking.statements.CATEGORIES).
+TRANSFER = "transfer"
+
 
 class AccountNotFound(LookupError):
     """No account belongs to the given user."""
@@ -124,6 +127,7 @@ class Ledger:
                         description=f"Sent {shown} to {receiver_label}",
                         created_at=now,
                         balance_after=sender.balance,
+                        category=TRANSFER,
                     ),
                     LedgerEntry(
                         account_id=receiver.id,
@@ -134,6 +138,7 @@ class Ledger:
                         description=f"Received {shown} from {sender_label}",
                         created_at=now,
                         balance_after=receiver.balance,
+                        category=TRANSFER,
                     ),
                     audit_row(
                         user_id=sender_id,

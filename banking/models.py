@@ -52,6 +52,8 @@ class LedgerEntry(SQLModel, table=True):
     description: str
     created_at: datetime
     balance_after: int = Field(description="paise")
+    # One of banking.statements.CATEGORIES; None in databases made before categories.
+    category: str | None = None
 
 
 class StaffRole(SQLModel, table=True):

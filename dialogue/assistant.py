@@ -9,11 +9,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from banking import Directory, Ledger, Person, rupees_number, rupees_to_paise
+from banking.statements import Statements, period_range
 from dialogue import reply as say
 from dialogue.contacts import find_contact
 from dialogue.conversation import (
@@ -33,6 +35,8 @@ from nlu import NLUResult, Pipeline
 log = logging.getLogger(__name__)
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
+# The period of a spending question that names none ("how much did I spend on groceries").
+DEFAULT_SPENDING_PERIOD = "this_month"
 
 
 @dataclass
@@ -72,9 +76,11 @@ class Assistant:
         settings: AssistantSettings,
         sessions: SessionStore,
         teller: Teller,
+        statements: Statements | None = None,
     ) -> None:
         self.nlu = nlu
         self.ledger = ledger
+        self.statements = statements or Statements(ledger.engine)
         self.directory = directory
         self.settings = settings
         self.sessions = sessions
@@ -179,6 +185,8 @@ class Assistant:
             return self._balance(person, meaning)
         if meaning.intent == "transaction_history":
             return self._history(person, meaning)
+        if meaning.intent == "check_spending":
+            return self._spending(person, meaning)
         if meaning.intent == "send_money":
             return self._send(person, meaning, password, channel, transfer_id)
         return say.dialogue_act(meaning.intent, meaning.confidence, meaning.source)
@@ -254,6 +262,8 @@ class Assistant:
             reply = self._balance(person, meaning)
         elif meaning.intent == "transaction_history":
             reply = self._history(person, meaning)
+        elif meaning.intent == "check_spending":
+            reply = self._spending(person, meaning)
         else:
             reply = say.dialogue_act(meaning.intent, meaning.confidence, meaning.source)
         reminder = conversation.reminder()
@@ -303,6 +313,19 @@ class Assistant:
                 "transaction_count": len(transactions),
                 "transactions": transactions,
             },
+        )
+
+    def _spending(self, person: Person, meaning: NLUResult) -> AssistantReply:
+        """What the user spent in a period (this month unless said), on one category or all."""
+        period = meaning.period or DEFAULT_SPENDING_PERIOD
+        start, end = period_range(period, datetime.now(UTC), self.zone)  # type: ignore[arg-type]
+        spending = self.statements.spending(person.id, start, end, meaning.category)
+        return AssistantReply(
+            reply=say.spent(spending.total, meaning.category, period, spending.by_category),
+            confidence=meaning.confidence,
+            source=meaning.source,
+            page="statements",
+            data={"require_password": False, **spending.as_json(period, meaning.category)},
         )
 
     def _send(

@@ -33,7 +33,7 @@ Awaiting = Literal["receiver", "receiver_confirmation", "amount", "confirmation"
 CONVERSATION = "dialogue"
 CONVERSATION_CONFIDENCE = 1.0
 # Intents that leave the transfer waiting while the assistant answers them.
-TOPICS = ("check_balance", "transaction_history", "greet")
+TOPICS = ("check_balance", "transaction_history", "check_spending", "greet")
 
 
 class PendingTransfer(BaseModel):

@@ -246,3 +246,51 @@ def recent_transactions(descriptions: list[str], spoken: int) -> str:
     said = " ".join(f"{text}." for text in descriptions[:spoken])
     more = len(descriptions) - spoken
     return f"Your recent transactions: {said}" + (f" (and {more} more)" if more > 0 else "")
+
+
+# Spending questions (check_spending): how each category and period is said.
+SPENT_ON = {
+    "groceries": "groceries",
+    "dining": "dining out",
+    "transport": "transport",
+    "shopping": "shopping",
+    "bills": "bills",
+    "entertainment": "entertainment",
+    "health": "health",
+    "salary": "salary",
+    "transfer": "transfers to people",
+    "other": "other things",
+}
+PERIOD_SAID = {
+    "today": "today",
+    "yesterday": "yesterday",
+    "this_week": "this week",
+    "last_week": "last week",
+    "this_month": "this month",
+    "last_month": "last month",
+    "this_year": "this year",
+}
+SPENDING_CATEGORIES_SAID = 3
+
+
+def spent(total: int, category: str | None, period: str, by_category: list[tuple[str, int]]) -> str:
+    """'You spent ₹4350 on groceries this month.'; without a category, the total and where
+    most of it went (the largest SPENDING_CATEGORIES_SAID categories)."""
+    when = PERIOD_SAID[period]
+    if category is not None:
+        what = SPENT_ON[category]
+        if total == 0:
+            return f"You spent nothing on {what} {when}."
+        return f"You spent {format_rupees(total)} on {what} {when}."
+    if total == 0:
+        return f"You spent nothing {when}."
+    if len(by_category) == 1:
+        return (
+            f"You spent {format_rupees(total)} {when}, all of it on {SPENT_ON[by_category[0][0]]}."
+        )
+    largest = [
+        f"{SPENT_ON[name]} ({format_rupees(paise)})"
+        for name, paise in by_category[:SPENDING_CATEGORIES_SAID]
+    ]
+    where = largest[0] if len(largest) == 1 else f"{', '.join(largest[:-1])} and {largest[-1]}"
+    return f"You spent {format_rupees(total)} {when}. Most of it went on {where}."

@@ -3,9 +3,10 @@
     python -m nlu.evaluate FILE... [--config config.yaml] [--backends rules,rasa,llm]
                                    [--sample 200] [--seed 7]
 
-FILE is either our labelled YAML (a list of {text, intent, amount?, receiver?, count?})
-or a CLINC150 JSON file, whose intents map to ours: balance → check_balance,
-transfer → send_money, transactions → transaction_history, everything else → unknown.
+FILE is either our labelled YAML (a list of {text, intent, amount?, receiver?, count?,
+category?, period?}) or a CLINC150 JSON file, whose intents map to ours: balance →
+check_balance, transfer → send_money, transactions → transaction_history,
+spending_history → check_spending, everything else → unknown.
 Predictions outside a set's labels (a greeting on CLINC, say) count as unknown, and so
 does any reading below its stage's threshold. Stages slower than 50 ms a call are run on
 a random sample of --sample items; the cascade always sees every item.
@@ -32,6 +33,7 @@ CLINC_INTENTS = {
     "balance": "check_balance",
     "transfer": "send_money",
     "transactions": "transaction_history",
+    "spending_history": "check_spending",
 }
 SLOW_STAGE_MS = 50.0
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +46,8 @@ class Example:
     amount: Decimal | None = None
     receiver: str | None = None
     count: int | None = None
+    category: str | None = None
+    period: str | None = None
     labelled_slots: bool = False
 
 
@@ -60,6 +64,8 @@ def load_examples(path: Path) -> list[Example]:
             None if item.get("amount") is None else Decimal(str(item["amount"])),
             item.get("receiver"),
             item.get("count"),
+            item.get("category"),
+            item.get("period"),
             labelled_slots=True,
         )
         for item in items
@@ -87,7 +93,7 @@ def score(
 ) -> Scores:
     labels = {example.intent for example in examples}
     predicted, latencies = [], []
-    slots = {"amount": [0, 0], "receiver": [0, 0], "count": [0, 0]}
+    slots = {key: [0, 0] for key in ("amount", "receiver", "count", "category", "period")}
     for example in examples:
         normalise.cache_clear()  # time each item as a first reading, as in a live turn
         started = time.perf_counter()
@@ -102,6 +108,9 @@ def score(
             _tally(slots["receiver"], example.receiver, result and result.receiver)
         if example.labelled_slots and example.intent == "transaction_history":
             _tally(slots["count"], example.count, result and result.transaction_count)
+        if example.labelled_slots and example.intent == "check_spending":
+            _tally(slots["category"], example.category, result and result.category)
+            _tally(slots["period"], example.period, result and result.period)
     gold = [example.intent for example in examples]
     cuts = statistics.quantiles(latencies, n=20) if len(latencies) > 1 else latencies * 19
     return Scores(

@@ -18,6 +18,7 @@ from typing import Any
 import llama_cpp
 from pydantic import BaseModel, ConfigDict
 
+from nlu import rules
 from nlu.model_files import ModelFileError, require
 from nlu.numbers import normalise_numbers, parse_money
 from nlu.result import NLUResult
@@ -27,7 +28,7 @@ SOURCE = "llm"
 # Fixed separators, exactly as in the examples: every token the model must produce costs time.
 GRAMMAR = r"""
 root ::= "{\"intent\": \"" intent "\", \"amount\": " amount ", \"receiver\": " receiver ", \"count\": " count "}"
-intent ::= "check_balance" | "send_money" | "transaction_history" | "affirm" | "deny" | "cancel" | "greet" | "goodbye" | "help" | "out_of_scope"
+intent ::= "check_balance" | "send_money" | "transaction_history" | "check_spending" | "affirm" | "deny" | "cancel" | "greet" | "goodbye" | "help" | "out_of_scope"
 amount ::= number | text | "null"
 receiver ::= text | "null"
 count ::= [0-9]{1,4} | "null"
@@ -41,7 +42,8 @@ Answer with JSON only.
 intent is one of:
 - check_balance: asks how much money is in the account or left to spend
 - send_money: wants money sent, paid, transferred or moved to a person
-- transaction_history: asks about past transactions, payments, spending or a statement
+- transaction_history: asks to see past transactions, payments or purchases, or a statement
+- check_spending: asks how much money was spent in total, on a kind of thing or in a period
 - affirm: agrees, says yes, confirms or tells the assistant to proceed
 - deny: disagrees, says no or says something is not right
 - cancel: wants to stop or drop the current request
@@ -66,6 +68,8 @@ EXAMPLES: tuple[tuple[str, str, int | str | None, str | None, int | None], ...] 
     ("can you pay anil two thousand", "send_money", 2000, "anil", None),
     ("list everything i paid last week", "transaction_history", None, None, None),
     ("where did my money go this month", "transaction_history", None, None, None),
+    ("how much did i spend on food last week", "check_spending", None, None, None),
+    ("what did i spend my money on last week", "transaction_history", None, None, None),
     ("stop the transfer", "cancel", None, None, None),
     ("good morning", "greet", None, None, None),
     ("what can you do for me", "help", None, None, None),
@@ -84,6 +88,7 @@ EXAMPLES: tuple[tuple[str, str, int | str | None, str | None, int | None], ...] 
     ("what's the weather like", "out_of_scope", None, None, None),
     ("forget it", "cancel", None, None, None),
     ("do i have enough money left", "check_balance", None, None, None),
+    ("what were my total expenses this month", "check_spending", None, None, None),
     ("i don't know what to say", "help", None, None, None),
     ("book me a cab to the airport", "out_of_scope", None, None, None),
     ("yeah that's right", "affirm", None, None, None),
@@ -165,7 +170,7 @@ class LLMBackend:
             answer = self._generate(self._llm, text, started + self.settings.time_budget_s)
         finally:
             self._lock.release()
-        return None if answer is None else self._result(answer)
+        return None if answer is None else self._result(answer, text)
 
     def probe(self) -> float | None:
         """Milliseconds to tokenize a short text with the loaded model (its vocabulary in
@@ -203,11 +208,17 @@ class LLMBackend:
         except json.JSONDecodeError:
             return None  # cut short by the time budget or max_tokens
 
-    def _result(self, answer: dict[str, Any]) -> NLUResult:
-        """Slots are kept only for the intent that uses them."""
+    def _result(self, answer: dict[str, Any], text: str) -> NLUResult:
+        """Slots are kept only for the intent that uses them. A spending question's category
+        and period are read by the rules' code from the text (the model is not asked)."""
         intent = RENAMED_INTENTS.get(answer["intent"], answer["intent"])
         sending = intent == "send_money"
+        category, period = (
+            rules.spending_slots(text) if intent == "check_spending" else (None, None)
+        )
         return NLUResult(
+            category=category,
+            period=period,
             intent=intent,
             amount=_amount(answer["amount"]) if sending else None,
             receiver=_receiver(answer["receiver"]) if sending else None,

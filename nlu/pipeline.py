@@ -143,6 +143,8 @@ class Pipeline:
                 "amount": keep.amount if keep.amount is not None else other.amount,
                 "receiver": keep.receiver or other.receiver,
                 "transaction_count": keep.transaction_count or other.transaction_count,
+                "category": keep.category or other.category,
+                "period": keep.period or other.period,
             }
         )
 

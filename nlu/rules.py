@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from nlu.numbers import normalise_numbers
 from nlu.result import NLUResult
+from nlu.spending import asks_spending, category_of, period_of
 
 SOURCE = "rules"
 
@@ -19,6 +20,7 @@ SEND_CONFIDENCE = 0.92
 SEND_UNCLEAR_AMOUNT_CONFIDENCE = 0.5
 HISTORY_CONFIDENCE = 0.9
 HISTORY_COUNT_CONFIDENCE = 0.92
+SPENDING_CONFIDENCE = 0.9
 UNSURE_CONFIDENCE = 0.45
 NOTHING_CONFIDENCE = 0.2
 
@@ -78,7 +80,8 @@ BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|ca
 # Any word that shows a sentence is about this user's money; see `mentions_banking`.
 BANKING_EVIDENCE = re.compile(
     r"\b(?:money|accounts?|bank|rupees?|rs|bucks|payments?|funds|cash|balance|transactions?"
-    r"|statement|passbook|spen[dt]|spending|paid|pay|send|sent|transfer\w*|owe|broke|left)\b|₹"
+    r"|statement|passbook|spen[dt]|spending|expenses?|expenditures?|paid|pay|send|sent|transfer\w*"
+    r"|owe|broke|left)\b|₹"
 )
 
 CURRENCY_BEFORE = re.compile(rf"(?:₹|\brs\.?|\binr)\s*(?P<n>{NUMBER})")
@@ -131,6 +134,15 @@ def parse(text: str) -> NLUResult:
 
     if NEGATION.search(words):
         return _unsure(words)
+    if asks_spending(words) and not send:
+        category, period = spending_slots(text)
+        return NLUResult(
+            intent="check_spending",
+            category=category,
+            period=period,
+            confidence=SPENDING_CONFIDENCE,
+            source=SOURCE,
+        )
     if send and not wants_balance and not (wants_history and _amount(words) is None):
         return _send(words, send.end())
     if wants_balance and not wants_history and not send:
@@ -168,6 +180,13 @@ def slots(text: str) -> tuple[Decimal | None, str | None, int | None]:
     send = SEND_VERB.search(words)
     rest = words[send.end() :] if send else words
     return _amount(rest), _receiver(rest), _count(words)
+
+
+def spending_slots(text: str) -> tuple[str | None, str | None]:
+    """Category and period of a spending question as this stage reads them; later stages
+    that decide the intent take them from here."""
+    words = normalise(text)
+    return category_of(words), period_of(words)
 
 
 def _moves_money(words: str, verb: str) -> bool:

@@ -48,7 +48,8 @@ class RasaStage:
 
     The text reaches Rasa with numbers already as digits (the form most of its training
     data has). Amount, receiver and count come from the rules' slot reader first and from
-    Rasa's entities where that found nothing.
+    Rasa's entities where that found nothing; a spending question's category and period
+    from the rules' reader alone.
     """
 
     name = "rasa"
@@ -71,11 +72,16 @@ class RasaStage:
         if count is None and "count" in entities:
             parsed = parse_number(entities["count"])
             count = int(parsed) if parsed is not None and parsed == int(parsed) > 0 else None
+        category, period = (
+            rules.spending_slots(text) if intent == "check_spending" else (None, None)
+        )
         return NLUResult(
             intent=intent,
             amount=amount if intent == "send_money" else None,
             receiver=(receiver or entities.get("receiver")) if intent == "send_money" else None,
             transaction_count=count if intent == "transaction_history" else None,
+            category=category,
+            period=period,
             confidence=round(answer.confidence, 4),
             source=self.name,
         )

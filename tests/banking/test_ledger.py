@@ -49,19 +49,21 @@ def test_demo_data_as_documented(ledger: Ledger) -> None:
         "Sent ₹1000 to Ravi",
         "Received ₹1500 from Mom",
     ]
+    assert [entry.category for entry in history] == ["salary", "groceries", "transfer", "transfer"]
     assert ledger.history(2, 10) == []
 
 
 def test_demo_data_is_created_once(database_url: str) -> None:
+    counts = []
     for expected in (True, False, False):  # first start, then two restarts
         engine = make_engine(database_url)
         assert seed_demo_data(engine, DEMO_DATA) is expected
+        with Session(engine) as session:
+            users = len(session.exec(select(User)).all())
+            counts.append((users, len(session.exec(select(LedgerEntry)).all())))
         engine.dispose()
-    engine = make_engine(database_url)
-    with Session(engine) as session:
-        assert len(session.exec(select(User)).all()) == 5
-        assert len(session.exec(select(LedgerEntry)).all()) == 4
-    engine.dispose()
+    assert counts[0][0] == 6  # the contract's five and Priya, who has generated history
+    assert counts[1:] == [counts[0], counts[0]]
 
 
 def test_transfer_moves_money_and_writes_both_sides(ledger: Ledger) -> None:
@@ -77,6 +79,7 @@ def test_transfer_moves_money_and_writes_both_sides(ledger: Ledger) -> None:
     assert (credit.type, credit.description) == ("credit", "Received ₹500.50 from John")
     assert debit.transfer_id == credit.transfer_id == receipt.transfer_id
     assert (debit.balance_after, credit.balance_after) == (949_950, 550_050)
+    assert debit.category == credit.category == "transfer"
     assert ledger.history(1, 1)[0].description == "Sent ₹500.50 to Ravi"
 
 

@@ -77,6 +77,19 @@ def test_a_paraphrase_falls_through_to_rasa(client: TestClient) -> None:
     assert asked == {"rules": 1, "rasa": 1, "llm": 0}
 
 
+def test_a_spending_paraphrase_is_rasas_with_the_rules_slots(client: TestClient) -> None:
+    result, asked = reached(client, "what were my outgoings on groceries last month")
+    assert (result["intent"], result["source"]) == ("check_spending", "rasa")
+    assert (result["category"], result["period"]) == ("groceries", "last_month")
+    assert asked == {"rules": 1, "rasa": 1, "llm": 0}
+    reply = client.post(
+        "/assistant",
+        json={"user_id": 1, "message": "what were my outgoings on groceries last month"},
+    ).json()
+    assert reply["reply"] == "You spent nothing on groceries last month."  # John's history
+    assert reply["source"] == "rasa"
+
+
 def test_an_unsure_rasa_falls_through_to_the_llm(client: TestClient) -> None:
     thresholds = pipeline(client).settings.thresholds
     thresholds["rasa"] = 1.01  # no Rasa reading is sure now

@@ -39,7 +39,9 @@ def backend() -> Iterator[LLMBackend]:
     ("text", "intent", "amount", "receiver", "count"),
     [
         ("could you move five hundred bucks over to ravi", "send_money", 500, "ravi", None),
-        ("what have i spent money on lately", "transaction_history", None, None, None),
+        # Read as a spending question since check_spending exists; its answer (where this
+        # month's money went, by category) answers it too.
+        ("what have i spent money on lately", "check_spending", None, None, None),
         ("whats left in my account", "check_balance", None, None, None),
         ("tell me a joke", "unknown", None, None, None),
         ("yes go ahead", "affirm", None, None, None),
@@ -60,6 +62,23 @@ def test_reads_paraphrases(
     assert (result.intent, result.receiver, result.transaction_count) == (intent, receiver, count)
     assert result.amount == (None if amount is None else Decimal(amount))
     assert (result.source, result.confidence) == ("llm", SETTINGS.confidence)
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "period"),
+    [
+        ("what were my outgoings on groceries last month", "groceries", "last_month"),
+        ("how much cash did i burn on taxis this week", "transport", "this_week"),
+        ("how much did eating out cost me this month", "dining", "this_month"),
+    ],
+)
+def test_reads_spending_questions(
+    backend: LLMBackend, text: str, category: str, period: str
+) -> None:
+    """The model names the intent; category and period are read by the rules' code."""
+    result = backend.parse(text)
+    assert result is not None
+    assert (result.intent, result.category, result.period) == ("check_spending", category, period)
 
 
 def test_time_budget_cuts_the_call_short(
