@@ -29,6 +29,7 @@ import dialogue.routes
 import dialogue.support_routes
 import nlu.routes
 import voice.routes
+import webhooks.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
@@ -48,6 +49,7 @@ from nlu.model_files import ModelFileError, require, require_directory
 from nlu.rasa import RasaSettings
 from nlu.rasa_train import RasaSetupError
 from voice import VoiceServices, VoiceSettings, load_voice
+from webhooks import Dispatcher, Subscriptions, WebhookSettings, queue_deliveries
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
@@ -83,6 +85,7 @@ class Settings(BaseModel):
     security: SecuritySettings
     limits: LimitSettings
     idempotency: IdempotencySettings
+    webhooks: WebhookSettings
 
 
 class ConfigError(Exception):
@@ -151,10 +154,13 @@ def create_app(settings: Settings) -> FastAPI:
     ledger, directory = Ledger(engine), Directory(engine)
     pipeline = build_pipeline(settings.nlu, BackendSettings(rasa=settings.rasa, llm=settings.llm))
     sessions = make_session_store(settings.sessions)
+    ledger.events.subscribe(queue_deliveries)
+    dispatcher = Dispatcher(engine, settings.webhooks)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with dispatcher.running():
+            yield
         pipeline.close()
         sessions.close()
         engine.dispose()
@@ -175,6 +181,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.demo_mode = settings.demo_mode
     app.state.users = Users(engine)
     app.state.tokens = Tokens(engine, secret, settings.auth)
+    app.state.events = ledger.events
+    app.state.webhooks = Subscriptions(engine, settings.webhooks.max_subscriptions_per_user)
 
     health = APIRouter(tags=["health"])
 
@@ -207,6 +215,7 @@ def create_app(settings: Settings) -> FastAPI:
     admin_only = Depends(banking.auth_routes.require_role("admin"))
     app.include_router(nlu.routes.admin, dependencies=[admin_only])
     app.include_router(banking.auth_routes.router)
+    app.include_router(webhooks.routes.router)
     harden(app, settings.security)
 
     app.add_middleware(RateLimitHeaders)

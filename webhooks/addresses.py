@@ -1,0 +1,64 @@
+"""Which URLs a webhook may be sent to: a guard against server-side request forgery.
+
+A subscriber chooses the URL and the server makes the request, so without a check a
+user could make the bank's server call its own private network (the database, Redis,
+Rasa's API, a cloud metadata service at 169.254.169.254). Allowed are http and https URLs
+without user info whose host resolves only to public addresses; a private, loopback,
+link-local or otherwise reserved address is refused unless its host is named in
+`webhooks.allowed_private_hosts` (tests and a local receiver list 127.0.0.1 there).
+
+The check runs when a subscription is made and again before every delivery attempt,
+so a name later pointed at a private address is refused then. The request itself
+resolves the name once more; a name that changes its address between the two look-ups
+(DNS rebinding with a zero TTL) is not caught.
+"""
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+MAX_URL_CHARS = 2048
+
+
+class UnsafeUrl(ValueError):
+    """The URL may not receive webhooks; the message says why (safe to show the user)."""
+
+
+def check_url(url: str, allowed_private_hosts: list[str]) -> None:
+    """Raises UnsafeUrl unless `url` may receive webhooks."""
+    if len(url) > MAX_URL_CHARS:
+        raise UnsafeUrl(f"The URL is longer than {MAX_URL_CHARS} characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise UnsafeUrl("The URL is not valid.") from error
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeUrl("The URL must start with http:// or https://.")
+    host = parts.hostname
+    if not host:
+        raise UnsafeUrl("The URL has no host.")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeUrl("The URL may not carry a user name or password.")
+    if host in allowed_private_hosts:
+        return
+    for address in _addresses(host, port or (443 if parts.scheme == "https" else 80)):
+        if not address.is_global:
+            raise UnsafeUrl(
+                "The URL's host is a private, loopback or reserved address; webhooks go to "
+                "public addresses only."
+            )
+
+
+def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise UnsafeUrl("The URL's host name cannot be resolved.") from error
+    addresses = set()
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(sockaddr[0].split("%")[0])  # drop an IPv6 zone
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        addresses.add(address)
+    return addresses
