@@ -5,7 +5,8 @@ user could make the bank's server call its own private network (the database, Re
 Rasa's API, a cloud metadata service at 169.254.169.254). Allowed are http and https URLs
 without user info whose host resolves only to public addresses; a private, loopback,
 link-local or otherwise reserved address is refused unless its host is named in
-`webhooks.allowed_private_hosts` (tests and a local receiver list 127.0.0.1 there).
+`webhooks.allowed_private_hosts` (tests and a local receiver list 127.0.0.1 there;
+compared with the URL's host in lower case).
 
 The check runs when a subscription is made and again before every delivery attempt,
 so a name later pointed at a private address is refused then. The request itself
@@ -28,6 +29,8 @@ def check_url(url: str, allowed_private_hosts: list[str]) -> None:
     """Raises UnsafeUrl unless `url` may receive webhooks."""
     if len(url) > MAX_URL_CHARS:
         raise UnsafeUrl(f"The URL is longer than {MAX_URL_CHARS} characters.")
+    if any(ord(character) <= 0x20 or ord(character) == 0x7F for character in url):
+        raise UnsafeUrl("The URL may not contain spaces or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -40,7 +43,7 @@ def check_url(url: str, allowed_private_hosts: list[str]) -> None:
         raise UnsafeUrl("The URL has no host.")
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrl("The URL may not carry a user name or password.")
-    if host in allowed_private_hosts:
+    if host in {allowed.lower() for allowed in allowed_private_hosts}:
         return
     for address in _addresses(host, port or (443 if parts.scheme == "https" else 80)):
         if not address.is_global:
@@ -53,7 +56,7 @@ def check_url(url: str, allowed_private_hosts: list[str]) -> None:
 def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as error:
+    except (OSError, ValueError) as error:  # gaierror, or a name IDNA cannot encode
         raise UnsafeUrl("The URL's host name cannot be resolved.") from error
     addresses = set()
     for *_, sockaddr in infos:

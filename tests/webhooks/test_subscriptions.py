@@ -83,6 +83,9 @@ def test_no_token_or_a_bad_one_is_401(client: TestClient, method: str, path: str
         ("http://[::1]:9/hook", "private"),
         ("http://0.0.0.0:9/hook", "private"),
         ("http://no-such-host.invalid/hook", "cannot be resolved"),
+        ("http://127.0.0.1:9/a\x00b", "control characters"),  # PostgreSQL stores no NUL
+        ("http://127.0.0.1:9/a b", "spaces"),
+        ("http://127.0.0.1:9/\nHost: evil", "control characters"),
         ("https://" + "a" * 2050 + ".com/", None),  # over the length limit
     ],
 )
