@@ -9,14 +9,16 @@ link-local or otherwise reserved address is refused unless its host is named in
 compared with the URL's host in lower case).
 
 The check runs when a subscription is made and again before every delivery attempt,
-so a name later pointed at a private address is refused then. The request itself
-resolves the name once more; a name that changes its address between the two look-ups
-(DNS rebinding with a zero TTL) is not caught.
+so a name later pointed at a private address is refused then. The attempt connects to the
+address that was checked (naming the host in the Host header and in TLS's server name),
+not to a second look-up's answer: a name that changes its address between look-ups (DNS
+rebinding) cannot slip a private address past the check.
 """
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 MAX_URL_CHARS = 2048
 
@@ -25,7 +27,17 @@ class UnsafeUrl(ValueError):
     """The URL may not receive webhooks; the message says why (safe to show the user)."""
 
 
-def check_url(url: str, allowed_private_hosts: list[str]) -> None:
+@dataclass(frozen=True)
+class Target:
+    """Where a checked URL's request goes: `url` with its host replaced by the checked
+    address, and the names the request must still carry."""
+
+    url: str
+    host_header: str
+    server_name: str  # for TLS: certificate check and SNI
+
+
+def check_url(url: str, allowed_private_hosts: list[str]) -> Target:
     """Raises UnsafeUrl unless `url` may receive webhooks."""
     if len(url) > MAX_URL_CHARS:
         raise UnsafeUrl(f"The URL is longer than {MAX_URL_CHARS} characters.")
@@ -43,25 +55,28 @@ def check_url(url: str, allowed_private_hosts: list[str]) -> None:
         raise UnsafeUrl("The URL has no host.")
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrl("The URL may not carry a user name or password.")
-    if host in {allowed.lower() for allowed in allowed_private_hosts}:
-        return
-    for address in _addresses(host, port or (443 if parts.scheme == "https" else 80)):
-        if not address.is_global:
-            raise UnsafeUrl(
-                "The URL's host is a private, loopback or reserved address; webhooks go to "
-                "public addresses only."
-            )
+    port = port or (443 if parts.scheme == "https" else 80)
+    addresses = _addresses(host, port)
+    allowed = host in {name.lower() for name in allowed_private_hosts}
+    if not allowed and not all(address.is_global for address in addresses):
+        raise UnsafeUrl(
+            "The URL's host is a private, loopback or reserved address; webhooks go to "
+            "public addresses only."
+        )
+    shown = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
+    pinned = urlunsplit(parts._replace(netloc=f"{shown}:{port}"))
+    return Target(url=pinned, host_header=parts.netloc, server_name=host)
 
 
-def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError) as error:  # gaierror, or a name IDNA cannot encode
         raise UnsafeUrl("The URL's host name cannot be resolved.") from error
-    addresses = set()
+    addresses = []
     for *_, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0].split("%")[0])  # drop an IPv6 zone
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
-        addresses.add(address)
+        addresses.append(address)
     return addresses

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from banking.db import writing
 from dialogue.logs import log_event
-from webhooks.addresses import UnsafeUrl, check_url
+from webhooks.addresses import Target, UnsafeUrl, check_url
 from webhooks.models import WebhookDelivery, WebhookSubscription
 from webhooks.outbox import public_event_id
 from webhooks.settings import WebhookSettings
@@ -137,8 +137,10 @@ class Dispatcher:
     async def _attempt(self, client: httpx.AsyncClient, claim: Claim) -> None:
         status_code, error = None, None
         try:
-            await asyncio.to_thread(check_url, claim.url, self.settings.allowed_private_hosts)
-            status_code = await self._post(client, claim)
+            target = await asyncio.to_thread(
+                check_url, claim.url, self.settings.allowed_private_hosts
+            )
+            status_code = await self._post(client, claim, target)
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except UnsafeUrl as refused:
@@ -149,10 +151,11 @@ class Dispatcher:
             error = f"{type(failed).__name__}: {failed}"[:MAX_ERROR_CHARS]
         await asyncio.to_thread(self._record, claim, status_code, error)
 
-    async def _post(self, client: httpx.AsyncClient, claim: Claim) -> int:
+    async def _post(self, client: httpx.AsyncClient, claim: Claim, target: Target) -> int:
         """The receiver's status code; its body is not read."""
         body = claim.body.encode()
         headers = {
+            "Host": target.host_header,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "X-Webhook-Signature": signature(claim.secret, body),
@@ -160,7 +163,13 @@ class Dispatcher:
             "X-Webhook-Event-Type": claim.event_type,
         }
         async with asyncio.timeout(self.settings.timeout_s):
-            async with client.stream("POST", claim.url, content=body, headers=headers) as reply:
+            async with client.stream(
+                "POST",
+                target.url,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": target.server_name},
+            ) as reply:
                 return reply.status_code
 
     def _record(self, claim: Claim, status_code: int | None, error: str | None) -> None:

@@ -31,7 +31,7 @@ def make_client(database_url: str) -> Iterator[AppFactory]:
     clients: list[TestClient] = []
 
     def make(**environ: str) -> TestClient:
-        client = TestClient(create_app(settings_for(database_url, **FAST, **environ)))
+        client = TestClient(create_app(settings_for(database_url, **{**FAST, **environ})))
         clients.append(client.__enter__())
         return client
 
