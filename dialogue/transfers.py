@@ -155,9 +155,8 @@ class Teller:
         events = self.ledger.events
         events.emit(person.id, "password.failed", {"channel": channel})
         if locked:
-            events.emit(
-                person.id, "account.locked", {"channel": channel, "lock_s": self.guard.settings.lock_s}
-            )
+            lock = {"channel": channel, "lock_s": self.guard.settings.lock_s}
+            events.emit(person.id, "account.locked", lock)
 
     def _trace(
         self,

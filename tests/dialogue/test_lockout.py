@@ -77,3 +77,18 @@ def test_the_lock_ends_after_its_cooling_period(sqlite_url: str) -> None:
         assert attempt(client, "password123")["reply"].startswith("Too many wrong passwords.")
         time.sleep(1.2)
         assert attempt(client, "password123")["data"]["success"] is True
+
+
+def test_wrong_passwords_and_the_lock_are_recorded_as_events(client: TestClient) -> None:
+    """Notifications and webhooks learn of each wrong password, the lock and the refusals."""
+    for _ in range(5):
+        attempt(client, "guess")
+    attempt(client, "password123")
+    events = client.app.state.assistant.ledger.events.for_user(1)
+    kinds = [event.type for event in events]
+    assert kinds.count("password.failed") == 5
+    assert kinds.count("account.locked") == 1
+    refusals = [event.payload["reason"] for event in events if event.type == "transaction.failed"]
+    assert refusals == ["wrong_password"] * 4 + ["locked", "locked"]
+    assert all("guess" not in str(event.payload) for event in events)
+    assert "transaction.completed" not in kinds
