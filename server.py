@@ -25,15 +25,19 @@ from sqlalchemy.engine import make_url
 
 import banking.auth_routes
 import dialogue.chat_routes
+import dialogue.notification_routes
 import dialogue.routes
 import dialogue.support_routes
+import dialogue.transfer_routes
 import nlu.routes
 import voice.routes
 import webhooks.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
+from banking.events import Events
 from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
+from banking.notifications import Notifications
 from banking.users import ROLES, UnknownUser, Users
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
 from dialogue.idempotency import IdempotencySettings, IdempotencyStore
@@ -151,7 +155,11 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url)
     if settings.demo_data:
         seed_demo_data(engine, DEMO_DATA)
-    ledger, directory = Ledger(engine), Directory(engine)
+    # One event stream: the ledger and the teller write to it, notifications listen.
+    events = Events(engine)
+    notifications = Notifications(engine)
+    events.subscribe(notifications.on_event)
+    ledger, directory = Ledger(engine, events), Directory(engine)
     pipeline = build_pipeline(settings.nlu, BackendSettings(rasa=settings.rasa, llm=settings.llm))
     sessions = make_session_store(settings.sessions)
     ledger.events.subscribe(queue_deliveries)
@@ -177,6 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
         pipeline, ledger, directory, settings.assistant, sessions, teller
     )
     app.state.support = SupportDesk(engine)
+    app.state.notifications = notifications
     app.state.voice = _voice(app.state.assistant, settings.voice)
     app.state.demo_mode = settings.demo_mode
     app.state.users = Users(engine)
@@ -210,6 +219,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
+    app.include_router(dialogue.notification_routes.router)  # /api/notifications (seeds/000)
+    app.include_router(dialogue.transfer_routes.router)  # /api/v1/accounts/... (seeds/002)
     app.include_router(voice.routes.router)
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
     admin_only = Depends(banking.auth_routes.require_role("admin"))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from banking.models import Contact, User
+from banking.models import Account, Contact, User
 from banking.passwords import verify_password
 
 
@@ -49,3 +49,15 @@ class Directory:
         with Session(self.engine) as session:
             user = session.get(User, user_id)
             return user is not None and verify_password(password, user.password_hash)
+
+    def account_holder(self, account_id: int) -> int | None:
+        """The user whose account this is; None when there is no such account."""
+        with Session(self.engine) as session:
+            account = session.get(Account, account_id)
+            return None if account is None else account.user_id
+
+    def account_id(self, user_id: int) -> int | None:
+        """The id of the user's account; None when the user has none."""
+        with Session(self.engine) as session:
+            query = select(Account.id).where(Account.user_id == user_id)
+            return session.exec(query).first()

@@ -145,7 +145,7 @@ def transfer_id_for(user_id: int, key: str) -> str:
     return str(uuid.uuid5(_TRANSFER_IDS, f"{user_id}:{key}"))
 
 
-def _error(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
+def api_error(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
     """seeds/002's error object."""
     headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
     body = {"status": "error", "error_code": code, "message": message, **extra}
@@ -177,7 +177,7 @@ def idempotent(
     if key is None:
         return run(None)
     if not KEY_PATTERN.fullmatch(key):
-        return _error(
+        return api_error(
             422,
             "INVALID_REQUEST",
             f"{HEADER} must be 1 to 255 visible ASCII characters.",
@@ -189,7 +189,7 @@ def idempotent(
     try:
         replay = store.claim(user_id, key, fingerprint)
     except KeyReused:
-        return _error(
+        return api_error(
             422,
             "IDEMPOTENCY_KEY_REUSED",
             f"This {HEADER} was already used with a different request. "
@@ -197,7 +197,7 @@ def idempotent(
             details={"field": HEADER, "reason": "key_reused"},
         )
     except KeyInProgress as busy:
-        return _error(
+        return api_error(
             409,
             "IDEMPOTENCY_KEY_IN_USE",
             f"A request with this {HEADER} is still being processed. Retry later.",
