@@ -155,15 +155,16 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url)
     if settings.demo_data:
         seed_demo_data(engine, DEMO_DATA)
-    # One event stream: the ledger and the teller write to it, notifications listen.
+    # One event stream: the ledger and the teller write to it; notifications and the
+    # webhook outbox listen, inside the event's transaction.
     events = Events(engine)
     notifications = Notifications(engine)
     events.subscribe(notifications.on_event)
+    events.subscribe(queue_deliveries)
+    dispatcher = Dispatcher(engine, settings.webhooks)
     ledger, directory = Ledger(engine, events), Directory(engine)
     pipeline = build_pipeline(settings.nlu, BackendSettings(rasa=settings.rasa, llm=settings.llm))
     sessions = make_session_store(settings.sessions)
-    ledger.events.subscribe(queue_deliveries)
-    dispatcher = Dispatcher(engine, settings.webhooks)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -190,7 +191,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.demo_mode = settings.demo_mode
     app.state.users = Users(engine)
     app.state.tokens = Tokens(engine, secret, settings.auth)
-    app.state.events = ledger.events
+    app.state.events = events
     app.state.webhooks = Subscriptions(engine, settings.webhooks.max_subscriptions_per_user)
 
     health = APIRouter(tags=["health"])

@@ -56,10 +56,13 @@ def test_another_users_token_can_neither_see_nor_delete_nor_read_deliveries(
         ("GET", "/api/v1/webhooks/whk_0/deliveries"),
     ],
 )
-def test_no_token_or_a_bad_one_is_401(client: TestClient, method: str, path: str) -> None:
-    body = {"url": HOOK, "events": ["transaction.completed"]}
+def test_no_token_or_a_bad_one_is_401_even_in_demo_mode(
+    make_client: AppFactory, method: str, path: str
+) -> None:
+    client = make_client(BANKBOT_DEMO_MODE="1")
+    body = {"url": HOOK, "events": ["transaction.completed"], "user_id": 1}
     for headers in ({}, {"Authorization": "Bearer not-a-token"}):
-        response = client.request(method, path, json=body, headers=headers)
+        response = client.request(method, f"{path}?user_id=1", json=body, headers=headers)
         assert response.status_code == 401, response.text
         assert response.json()["error_code"] == "UNAUTHORIZED"
     assert client.get("/api/v1/webhooks", headers=bearer(client, 1)).json() == {"webhooks": []}
