@@ -57,6 +57,16 @@ class Claim:
     attempt: int  # this attempt's number, from 1
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt: the receiver's status code if it answered, and what went wrong if
+    anything did (None: delivered)."""
+
+    claim: Claim
+    status_code: int | None
+    error: str | None
+
+
 class Dispatcher:
     def __init__(self, engine: Engine, settings: WebhookSettings) -> None:
         self.engine = engine
@@ -85,9 +95,12 @@ class Dispatcher:
                     await asyncio.sleep(self.settings.poll_interval_s)
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
-        """Claims up to batch_size due deliveries and makes one attempt at each."""
+        """Claims up to batch_size due deliveries, makes one attempt at each (at once), and
+        records the outcomes together: one write transaction per batch, not per row."""
         claims = await asyncio.to_thread(self._claim_due)
-        await asyncio.gather(*(self._attempt(client, claim) for claim in claims))
+        if claims:
+            outcomes = await asyncio.gather(*(self._attempt(client, claim) for claim in claims))
+            await asyncio.to_thread(self._record, outcomes)
         return len(claims)
 
     def _claim_due(self) -> list[Claim]:
@@ -134,7 +147,7 @@ class Dispatcher:
                 )
         return claims
 
-    async def _attempt(self, client: httpx.AsyncClient, claim: Claim) -> None:
+    async def _attempt(self, client: httpx.AsyncClient, claim: Claim) -> Outcome:
         status_code, error = None, None
         try:
             target = await asyncio.to_thread(
@@ -149,7 +162,7 @@ class Dispatcher:
             error = f"no answer within {self.settings.timeout_s} s"
         except httpx.HTTPError as failed:
             error = f"{type(failed).__name__}: {failed}"[:MAX_ERROR_CHARS]
-        await asyncio.to_thread(self._record, claim, status_code, error)
+        return Outcome(claim, status_code, error)
 
     async def _post(self, client: httpx.AsyncClient, claim: Claim, target: Target) -> int:
         """The receiver's status code; its body is not read."""
@@ -172,38 +185,46 @@ class Dispatcher:
             ) as reply:
                 return reply.status_code
 
-    def _record(self, claim: Claim, status_code: int | None, error: str | None) -> None:
-        """The attempt's outcome, if this process still holds the lease."""
+    def _record(self, outcomes: list[Outcome]) -> None:
+        """The attempts' outcomes, for the rows this process still holds the lease of."""
         now = datetime.now(UTC)
+        with Session(writing(self.engine)) as session, session.begin():
+            for outcome in outcomes:
+                session.execute(
+                    update(WebhookDelivery)
+                    .where(col(WebhookDelivery.id) == outcome.claim.delivery_id)
+                    .where(col(WebhookDelivery.claim_token) == outcome.claim.token)
+                    .values(**self._after(outcome, now))
+                )
+        for outcome in outcomes:
+            claim = outcome.claim
+            log_event(
+                log,
+                "webhook_delivery",
+                delivery_id=claim.delivery_id,
+                subscription_id=claim.subscription_id,
+                event_type=claim.event_type,
+                attempt=claim.attempt,
+                outcome="delivered" if outcome.error is None else "failed",
+                status_code=outcome.status_code,
+                error=outcome.error,
+            )
+
+    def _after(self, outcome: Outcome, now: datetime) -> dict[str, object]:
+        """The row's new values: delivered, failed for good, or due again after a back-off."""
+        attempt = outcome.claim.attempt
         values: dict[str, object] = {
-            "attempts": claim.attempt,
-            "last_status_code": status_code,
-            "last_error": error,
+            "attempts": attempt,
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
             "lease_until": None,
             "claim_token": None,
         }
-        if error is None:
+        if outcome.error is None:
             values |= {"status": "delivered", "delivered_at": now}
-        elif claim.attempt >= self.settings.max_attempts:
+        elif attempt >= self.settings.max_attempts:
             values["status"] = "failed"
         else:
-            delay = self.settings.retry_delay_s(claim.attempt)
+            delay = self.settings.retry_delay_s(attempt)
             values["next_attempt_at"] = now + timedelta(seconds=delay)
-        with Session(writing(self.engine)) as session, session.begin():
-            session.execute(
-                update(WebhookDelivery)
-                .where(col(WebhookDelivery.id) == claim.delivery_id)
-                .where(col(WebhookDelivery.claim_token) == claim.token)
-                .values(**values)
-            )
-        log_event(
-            log,
-            "webhook_delivery",
-            delivery_id=claim.delivery_id,
-            subscription_id=claim.subscription_id,
-            event_type=claim.event_type,
-            attempt=claim.attempt,
-            outcome=values.get("status", "retry"),
-            status_code=status_code,
-            error=error,
-        )
+        return values

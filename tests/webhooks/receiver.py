@@ -52,7 +52,7 @@ class Receiver:
 def receiving(
     port: int = 0, script: list[int | str] | None = None, hang_s: float = 0
 ) -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+    server = _Server(("127.0.0.1", port), _Handler)
     server.daemon_threads = True
     receiver = Receiver(server.server_address[1], list(script or []), hang_s)
     server.receiver = receiver  # type: ignore[attr-defined]
@@ -63,6 +63,10 @@ def receiving(
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a dispatcher's batch connects at once (the default is 5)
 
 
 class _Handler(BaseHTTPRequestHandler):
