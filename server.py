@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 import yaml
@@ -25,10 +26,12 @@ from sqlalchemy.engine import make_url
 
 import banking.auth_routes
 import dialogue.chat_routes
+import dialogue.fraud_routes
 import dialogue.notification_routes
 import dialogue.routes
 import dialogue.support_routes
 import dialogue.transfer_routes
+import monitoring.routes
 import nlu.routes
 import voice.routes
 import webhooks.routes
@@ -36,6 +39,7 @@ from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
 from banking.events import Events
+from banking.fraud import FraudMonitor, FraudSettings
 from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
 from banking.notifications import Notifications
 from banking.users import ROLES, UnknownUser, Users
@@ -47,6 +51,10 @@ from dialogue.logs import logging_config
 from dialogue.support import SupportDesk
 from dialogue.throttle import RateLimitExceeded, RateLimitHeaders, too_many_requests
 from dialogue.transfers import Teller
+from monitoring.health import InferenceProbes
+from monitoring.metrics import Metrics
+from monitoring.middleware import RequestMetrics
+from monitoring.routes import ObservabilitySettings
 from nlu import BackendSettings, NLUSettings, build_pipeline
 from nlu.llm import LLMSettings
 from nlu.model_files import ModelFileError, require, require_directory
@@ -90,6 +98,8 @@ class Settings(BaseModel):
     limits: LimitSettings
     idempotency: IdempotencySettings
     webhooks: WebhookSettings
+    observability: ObservabilitySettings
+    fraud: FraudSettings
 
 
 class ConfigError(Exception):
@@ -178,16 +188,22 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Voice Banking Assistant", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.nlu = pipeline
+    app.state.engine, app.state.sessions = engine, sessions
     guard = PasswordGuard(sessions, directory, settings.lockout)
     app.state.limits = Limits(sessions, settings.limits)
     app.state.idempotency = IdempotencyStore(engine, settings.idempotency.lease_s)
-    teller = Teller(ledger, guard, app.state.limits, AuditLog(engine))
+    app.state.audit = AuditLog(engine)
+    zone = ZoneInfo(settings.assistant.timezone)
+    app.state.fraud = FraudMonitor(engine, ledger.events, settings.fraud, zone)
+    teller = Teller(ledger, guard, app.state.limits, app.state.audit, app.state.fraud)
     app.state.assistant = Assistant(
         pipeline, ledger, directory, settings.assistant, sessions, teller
     )
     app.state.support = SupportDesk(engine)
     app.state.notifications = notifications
     app.state.voice = _voice(app.state.assistant, settings.voice)
+    app.state.metrics = _observed(app, ledger)
+    app.state.probes = InferenceProbes(settings.observability.inference_probe_interval_s)
     app.state.demo_mode = settings.demo_mode
     app.state.users = Users(engine)
     app.state.tokens = Tokens(engine, secret, settings.auth)
@@ -222,15 +238,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
     app.include_router(dialogue.notification_routes.router)  # /api/notifications (seeds/000)
     app.include_router(dialogue.transfer_routes.router)  # /api/v1/accounts/... (seeds/002)
+    app.include_router(dialogue.fraud_routes.router)
     app.include_router(voice.routes.router)
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
     admin_only = Depends(banking.auth_routes.require_role("admin"))
     app.include_router(nlu.routes.admin, dependencies=[admin_only])
     app.include_router(banking.auth_routes.router)
     app.include_router(webhooks.routes.router)
+    app.include_router(monitoring.routes.router)
     harden(app, settings.security)
 
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)  # outermost: times it all
     app.add_exception_handler(RateLimitExceeded, too_many_requests)
 
     @app.exception_handler(Exception)
@@ -244,6 +263,18 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(body, status_code=500, headers=SECURITY_HEADERS)
 
     return app
+
+
+def _observed(app: FastAPI, ledger: Ledger) -> Metrics:
+    """This app's metrics (a registry of its own), told of turns, NLU stage calls, spoken
+    turns and transfer outcomes."""
+    metrics = Metrics(app.state.settings.observability.recent_errors)
+    app.state.assistant.listeners.append(metrics.turn)
+    app.state.nlu.listeners.append(metrics.nlu_stage)
+    ledger.events.subscribe(metrics.transfer_event)
+    if app.state.voice is not None:
+        app.state.voice.listeners.append(metrics.voice_turn)
+    return metrics
 
 
 def _voice(assistant: Assistant, settings: VoiceSettings) -> VoiceServices | None:

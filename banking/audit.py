@@ -9,7 +9,7 @@ so a committed transfer always has its row; refused attempts are recorded here.
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import DDL, Engine, event
+from sqlalchemy import DDL, Engine, event, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 Outcome = Literal["completed", "refused"]
@@ -84,6 +84,14 @@ class AuditLog:
     def record(self, row: TransferAudit) -> None:
         with Session(self.engine) as session, session.begin():
             session.add(row)
+
+    def last_id(self, user_id: int, channel: str) -> int | None:
+        """The id of the user's latest attempt on `channel`, if any."""
+        with Session(self.engine) as session:
+            query = select(func.max(TransferAudit.id)).where(
+                TransferAudit.user_id == user_id, TransferAudit.channel == channel
+            )
+            return session.exec(query).one()
 
     def for_user(self, user_id: int) -> list[TransferAudit]:
         """The user's attempts, oldest first."""

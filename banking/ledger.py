@@ -1,6 +1,7 @@
 """The ledger: balances, statements and transfers, each transfer one database transaction."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -70,6 +71,7 @@ class Ledger:
         sender_label: str,
         transfer_id: str | None = None,
         channel: str = "internal",
+        within: Callable[[Session, str], None] | None = None,
     ) -> TransferReceipt:
         """Move `amount` paise, or change nothing.
 
@@ -81,7 +83,8 @@ class Ledger:
         TransferAlreadyMade (checked under the lock; a unique constraint backs it up).
         The transfer's audit row (banking/audit.py, naming `channel`) and its events
         (`transaction.completed` for the sender, `transaction.received` for the receiver)
-        are written in the same transaction.
+        are written in the same transaction. So is whatever `within` (called last, with the
+        session and the transfer id) adds: the fraud alert of a risky transfer.
         """
         if amount <= 0:
             raise InvalidAmount("amount must be positive")
@@ -156,6 +159,8 @@ class Ledger:
                 "transaction.received",
                 {**sent, "counterparty": sender_label, "balance_after": receiver.balance},
             )
+            if within is not None:
+                within(session, transfer_id)
             sender_balance = sender.balance
         return TransferReceipt(transfer_id, amount, sender_balance)
 

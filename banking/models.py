@@ -82,3 +82,37 @@ class Event(SQLModel, table=True):
     user_id: int = Field(index=True, description="whose event it is")
     type: str = Field(index=True)  # an events.EventType
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class FraudAlert(SQLModel, table=True):
+    """A transfer that scored medium or high (banking/fraud.py), written in its transaction."""
+
+    __tablename__ = "fraud_alert"
+
+    id: str = Field(primary_key=True)  # a UUID: seeds/000's fraud_log_id
+    created_at: datetime
+    user_id: int = Field(index=True, description="the sender")
+    transfer_id: str = Field(index=True)
+    amount: int = Field(description="paise")
+    counterparty: str
+    score: int
+    level: str  # a Level
+    reasons: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    status: str  # an AlertStatus
+
+
+class FraudReport(SQLModel, table=True):
+    """A payment the user says was fraud: seeds/002's case. One per ledger entry."""
+
+    __tablename__ = "fraud_report"
+
+    id: str = Field(primary_key=True)  # a UUID: the case id
+    reported_at: datetime
+    user_id: int = Field(index=True)
+    entry_id: int = Field(foreign_key="ledgerentry.id", unique=True)
+    transfer_id: str | None = None
+    amount: int = Field(description="paise")
+    reason: str  # a ReportReason
+    description: str
+    status: str  # "open"
+    estimated_resolution: datetime

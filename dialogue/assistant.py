@@ -7,6 +7,8 @@ the second one carrying the password. With a session the turn is part of a conve
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +33,20 @@ from nlu import NLUResult, Pipeline
 log = logging.getLogger(__name__)
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
+
+
+@dataclass
+class TurnRecord:
+    """What a turn's listeners are told: where it came from, who decided, how long it took."""
+
+    channel: str
+    source: str  # the NLU stage that decided, or "system"
+    confidence: float
+    nlu_ms: float = 0.0  # time in the NLU cascade
+    total_ms: float = 0.0
+
+
+TurnListener = Callable[[TurnRecord], None]
 
 
 class AssistantSettings(BaseModel):
@@ -64,6 +80,7 @@ class Assistant:
         self.sessions = sessions
         self.teller = teller
         self.guard = teller.guard
+        self.listeners: list[TurnListener] = []
         self.zone = ZoneInfo(settings.timezone)
         self.transfer_settings = TransferSettings(
             max_transfer_paise=rupees_to_paise(settings.max_transfer_rupees),
@@ -99,17 +116,26 @@ class Assistant:
         conversation's transfer has an id of its own.
         """
         started = time.perf_counter()
+        record = TurnRecord(channel=channel, source=say.SYSTEM, confidence=0.0)
         person = self.directory.person(user_id)
         if person is None:
             answer = say.user_not_found()
         else:
             try:
                 if session_id is None:
-                    answer = self._stateless(person, text, password or None, channel, transfer_id)
+                    answer = self._stateless(
+                        person, text, password or None, channel, transfer_id, record
+                    )
                 else:
-                    answer = self._converse(person, session_id, text, password or None, channel)
+                    answer = self._converse(
+                        person, session_id, text, password or None, channel, record
+                    )
             except SessionStoreUnavailable:  # sessions or password counters: nothing moved
                 answer = say.store_unavailable()
+        record.source, record.confidence = answer.source, answer.confidence
+        record.total_ms = (time.perf_counter() - started) * 1000
+        for listener in self.listeners:
+            listener(record)
         log_event(
             log,
             "turn",
@@ -119,9 +145,23 @@ class Assistant:
             source=answer.source,
             confidence=answer.confidence,
             page=answer.page,
-            total_ms=round((time.perf_counter() - started) * 1000, 1),
+            nlu_ms=round(record.nlu_ms, 1),
+            total_ms=round(record.total_ms, 1),
         )
         return answer
+
+    def _parse(
+        self,
+        text: str,
+        record: TurnRecord,
+        enough: Callable[[NLUResult], bool] | None = None,
+    ) -> NLUResult:
+        """The cascade's reading, its time added to the turn's record."""
+        started = time.perf_counter()
+        try:
+            return self.nlu.parse(text, enough)
+        finally:
+            record.nlu_ms += (time.perf_counter() - started) * 1000
 
     def _stateless(
         self,
@@ -130,8 +170,9 @@ class Assistant:
         password: str | None,
         channel: str,
         transfer_id: str | None,
+        record: TurnRecord,
     ) -> AssistantReply:
-        meaning = self.nlu.parse(text)
+        meaning = self._parse(text, record)
         if not self.nlu.is_sure(meaning, text):
             return say.not_understood(meaning.confidence, meaning.source)
         if meaning.intent == "check_balance":
@@ -143,7 +184,13 @@ class Assistant:
         return say.dialogue_act(meaning.intent, meaning.confidence, meaning.source)
 
     def _converse(
-        self, person: Person, session_id: str, text: str, password: str | None, channel: str
+        self,
+        person: Person,
+        session_id: str,
+        text: str,
+        password: str | None,
+        channel: str,
+        record: TurnRecord,
     ) -> AssistantReply:
         """A turn of a conversation: the pending transfer first, then any other topic.
 
@@ -164,7 +211,7 @@ class Assistant:
         )
         expired = conversation.drop_if_expired()
         meaning = (
-            self.nlu.parse(text, enough=lambda reading: conversation.answered_by(text, reading))
+            self._parse(text, record, lambda reading: conversation.answered_by(text, reading))
             if text.strip()
             else None
         )
@@ -289,12 +336,14 @@ class Assistant:
             # itself, and audits the attempt.
             if self.guard.locked(person.id):
                 return refuse(say.password_refused("locked", self.guard.settings.lock_s))
-            return self._transfer_reply(
-                meaning,
-                say.confirm_transfer(amount, contact.label),
-                require_password=True,
-                success=False,
+            # A high-risk transfer is explained first: the password then is the go-ahead.
+            unusual = self.teller.unusual(person, contact, amount)
+            text = (
+                say.confirm_unusual_transfer(amount, contact.label, unusual)
+                if unusual
+                else say.confirm_transfer(amount, contact.label)
             )
+            return self._transfer_reply(meaning, text, require_password=True, success=False)
         outcome = self.teller.execute(
             person, contact, amount, password, channel=channel, transfer_id=transfer_id
         )

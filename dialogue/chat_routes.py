@@ -7,11 +7,12 @@ The user is the access token's (the Authorization header, or `?token=` on the so
 a `user_id` in the body or query string is optional and must be the token's user. In demo
 mode a request without a token names its user by `user_id` (banking.auth_routes).
 
-Beyond seeds/000: `chat_end` carries the reply's `page` and `data` (`data.awaiting` and
-`data.require_password` say what the assistant waits for), a `{"type": "password"}`
-message answers "Please confirm with your password", and every bad message gets an
-`error` event while the socket stays open. Passwords are passed to the turn and nowhere
-else: never echoed, logged or kept.
+Beyond seeds/000: the HTTP reply carries seeds/002's conversation `metadata`
+(monitoring/conversation.py); `chat_end` carries the reply's `page` and `data`
+(`data.awaiting` and `data.require_password` say what the assistant waits for), a
+`{"type": "password"}` message answers "Please confirm with your password", and every
+bad message gets an `error` event while the socket stays open. Passwords are passed to
+the turn and nowhere else: never echoed, logged or kept.
 """
 
 import logging
@@ -40,6 +41,7 @@ from dialogue.routes import (
     UserId,
 )
 from dialogue.throttle import RateLimitExceeded, limit_message, spend_request
+from monitoring.conversation import ConversationMetadata, TurnWatch
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class ChatResponse(BaseModel):
     session_id: str = Field(description="Send it back to continue the conversation")
     page: str | None
     data: dict[str, Any] | None
+    metadata: ConversationMetadata = Field(description="seeds/002's conversation metadata")
 
 
 @router.post(
@@ -90,11 +93,17 @@ def chat(
 
     def run(_transfer_id: str | None) -> JSONResponse:
         # A conversation's transfer has its own id, kept with the conversation.
+        watch = TurnWatch(request.app.state, body.user_id, "chat")
         answer = assistant.turn(
             body.user_id, body.message, body.password, session_id, channel="chat"
         )
+        reply, metadata = watch.finish(body.message, answer, session_id)
         content = ChatResponse(
-            response=answer.reply, session_id=session_id, page=answer.page, data=answer.data
+            response=reply,
+            session_id=session_id,
+            page=answer.page,
+            data=answer.data,
+            metadata=metadata,
         )
         return JSONResponse(content.model_dump(), status_code=200 if answer.user_found else 404)
 

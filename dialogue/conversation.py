@@ -44,7 +44,12 @@ class PendingTransfer(BaseModel):
     receiver: str | None = None
     suggested: str | None = None
     amount: int | None = None
+    # The user said yes to the read-back of a large amount or an unusual transfer.
     large_amount_confirmed: bool = False
+    # Why the transfer to `receiver` of `amount` looks unusual (empty: it does not), as
+    # assessed for `assessed` ("receiver:amount"); assessed again when either changes.
+    unusual: list[str] = []
+    assessed: str | None = None
 
 
 class ConversationState(BaseModel):
@@ -268,6 +273,7 @@ class Conversation:
     def _advance(
         self, pending: PendingTransfer, meaning: NLUResult | None, password: str | None
     ) -> AssistantReply:
+        self._assess(pending)
         if self._awaiting(pending) != "password":
             return self._ask(pending, meaning)
         if password:  # the teller checks the lock too, and audits the attempt
@@ -277,6 +283,20 @@ class Conversation:
             text = say.password_refused("locked", self.guard.settings.lock_s)
             return self._reply(text, meaning, success=False)
         return self._ask(pending, meaning)
+
+    def _assess(self, pending: PendingTransfer) -> None:
+        """Whether the transfer as it now stands looks unusual; a newly unusual one needs a
+        (new) yes, even if the user said yes to it with another receiver or amount."""
+        contact = self._contact(pending.receiver)
+        if contact is None or pending.amount is None or pending.suggested:
+            return
+        key = f"{pending.receiver}:{pending.amount}"
+        if pending.assessed == key:
+            return
+        pending.assessed = key
+        pending.unusual = self.teller.unusual(self.person, contact, pending.amount)
+        if pending.unusual:
+            pending.large_amount_confirmed = False
 
     def _execute(
         self, pending: PendingTransfer, meaning: NLUResult | None, password: str
@@ -315,7 +335,7 @@ class Conversation:
         if pending.amount is None:
             return "amount"
         large = pending.amount > self.settings.confirm_above_paise
-        if large and not pending.large_amount_confirmed:
+        if (large or pending.unusual) and not pending.large_amount_confirmed:
             return "confirmation"
         return "password"
 
@@ -329,6 +349,8 @@ class Conversation:
         if waiting_for == "amount":
             return say.ask_amount(receiver)
         assert pending.amount is not None
+        if waiting_for == "confirmation" and pending.unusual:
+            return say.confirm_unusual(pending.amount, receiver, pending.unusual)
         if waiting_for == "confirmation":
             return say.confirm_large(pending.amount, receiver)
         return say.confirm_with_password(pending.amount, receiver)

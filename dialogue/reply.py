@@ -202,6 +202,25 @@ def confirm_large(amount: int, receiver: str) -> str:
     )
 
 
+def unusual(reasons: list[str]) -> str:
+    """Why a transfer looks unusual (banking/fraud.py's reasons), as one spoken sentence."""
+    listed = reasons[0] if len(reasons) == 1 else f"{', '.join(reasons[:-1])} and {reasons[-1]}"
+    return f"This transfer looks unusual: it is {listed}."
+
+
+def confirm_unusual(amount: int, receiver: str, reasons: list[str]) -> str:
+    """A conversation's question before a high-risk transfer: only a yes goes on."""
+    return (
+        f"{unusual(reasons)} Send {format_rupees(amount)} to {receiver}? "
+        "Say yes to go ahead, or no to cancel."
+    )
+
+
+def confirm_unusual_transfer(amount: int, receiver: str, reasons: list[str]) -> str:
+    """The stateless first step of a high-risk transfer: the password is the go-ahead."""
+    return f"{unusual(reasons)} {confirm_transfer(amount, receiver)}"
+
+
 def insufficient_then_ask(balance: int, amount: int, receiver: str) -> str:
     return f"{insufficient_balance(balance, amount)} {ask_amount(receiver)} Or say cancel."
 

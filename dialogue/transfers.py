@@ -1,8 +1,11 @@
-"""Making a transfer the user asked for: password, hourly limit, ledger, audit and log.
+"""Making a transfer the user asked for: password, hourly limit, risk, ledger, audit and log.
 
 The stateless API and conversations both end here once receiver, amount and password are
 known, so every attempt passes the same checks and leaves the same traces: one audit row
 (banking/audit.py) and one `transfer` log line with stage timings, whatever the outcome.
+Every transfer is scored for fraud risk (banking/fraud.py) just before its money moves; a
+risky one gets its alert in the transfer's own transaction. The channels that talk with
+the user ask `unusual()` first, so that a high-risk transfer is explained and confirmed.
 """
 
 import logging
@@ -11,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
+
+from sqlmodel import Session
 
 from banking import (
     AccountNotFound,
@@ -22,6 +27,7 @@ from banking import (
     TransferReceipt,
 )
 from banking.audit import AuditLog, audit_row
+from banking.fraud import FraudMonitor
 from dialogue import reply as say
 from dialogue.limits import Limits
 from dialogue.lockout import PasswordGuard
@@ -47,16 +53,32 @@ class Outcome:
     refusal: Refusal | None = None
     balance: int | None = None  # the sender's balance, when it was too low
     retry_after_s: int | None = None  # when the hourly limit refused it
+    risk_score: int | None = None  # banking/fraud.py's score of a transfer that was made
 
 
 class Teller:
     def __init__(
-        self, ledger: Ledger, guard: PasswordGuard, limits: Limits, audit: AuditLog
+        self,
+        ledger: Ledger,
+        guard: PasswordGuard,
+        limits: Limits,
+        audit: AuditLog,
+        fraud: FraudMonitor,
     ) -> None:
         self.ledger = ledger
         self.guard = guard
         self.limits = limits
         self.audit = audit
+        self.fraud = fraud
+
+    def unusual(self, person: Person, contact: ContactEntry, amount: int) -> list[str]:
+        """Why this transfer looks unusual, when it scores high: it then needs an explicit
+        yes. Empty when it does not, or when the balance cannot cover it (it would only be
+        refused after the question)."""
+        assessment = self.fraud.assess(person.id, contact.user_id, contact.label, amount)
+        if assessment.level != "high" or self.ledger.balance(person.id) < amount:
+            return []
+        return assessment.reasons
 
     def execute(
         self,
@@ -130,6 +152,12 @@ class Teller:
             return Outcome(refusal="transfer_limit", retry_after_s=quota.retry_after_s())
         outcome = Outcome()
         try:
+            with _timed(timings, "fraud_ms"):
+                risk = self.fraud.assess(person.id, contact.user_id, contact.label, amount)
+
+            def alert(session: Session, made_id: str) -> None:
+                self.fraud.record(session, person.id, made_id, amount, contact.label, risk)
+
             with _timed(timings, "ledger_ms"):
                 outcome.receipt = self.ledger.transfer(
                     person.id,
@@ -139,7 +167,9 @@ class Teller:
                     sender_label=person.first_name,
                     transfer_id=transfer_id,
                     channel=channel,
+                    within=alert,
                 )
+            outcome.risk_score = risk.score
         except InsufficientFunds as short:
             outcome = Outcome(refusal="insufficient_funds", balance=short.balance)
         except AccountNotFound:
@@ -206,6 +236,7 @@ class Teller:
             outcome="completed" if made else "refused",
             reason=outcome.refusal,
             transfer_id=outcome.receipt.transfer_id if outcome.receipt else transfer_id,
+            risk_score=outcome.risk_score,
             **timings,
             total_ms=round((time.perf_counter() - started) * 1000, 1),
         )

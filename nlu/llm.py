@@ -167,6 +167,16 @@ class LLMBackend:
             self._lock.release()
         return None if answer is None else self._result(answer)
 
+    def probe(self) -> float | None:
+        """Milliseconds to tokenize a short text with the loaded model (its vocabulary in
+        memory answers), or None when it is closed. Far cheaper than a completion."""
+        llm = self._llm
+        if llm is None:
+            return None
+        started = time.perf_counter()
+        _tokenize(llm, "health check", special=False)
+        return (time.perf_counter() - started) * 1000
+
     def close(self) -> None:
         """Free the model; waits for a call in progress."""
         with self._lock:

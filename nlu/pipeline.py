@@ -21,6 +21,10 @@ from nlu.rules import mentions_banking
 
 LATENCY_WINDOW = 500
 
+# Told of every stage call: the stage's name, its time in ms, whether it answered (None
+# means unavailable or out of time), and whether an earlier stage was asked first.
+StageListener = Callable[[str, float, bool, bool], None]
+
 
 class Stage(Protocol):
     name: str
@@ -76,11 +80,13 @@ class Pipeline:
         self.settings = settings
         self.stages = stages
         self.stats = {stage.name: StageStats() for stage in stages}
+        self.listeners: list[StageListener] = []
 
     def parse(self, text: str, enough: Callable[[NLUResult], bool] | None = None) -> NLUResult:
         """The cascade's reading; `enough` may stop it early (a conversation that already
         knows what a bare answer like "500" means needs no slower stage)."""
         best: NLUResult | None = None
+        asked = 0
         for stage in self.stages:
             if best is not None and enough is not None and enough(best):
                 break
@@ -88,7 +94,11 @@ class Pipeline:
                 continue
             started = time.perf_counter()
             result = stage.parse(text)
-            self.stats[stage.name].record((time.perf_counter() - started) * 1000)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.stats[stage.name].record(elapsed_ms)
+            for listener in self.listeners:
+                listener(stage.name, elapsed_ms, result is not None, asked > 0)
+            asked += 1
             if result is not None:
                 best = result if best is None else self._merge(best, result, text)
         assert best is not None, "the rules stage always answers"

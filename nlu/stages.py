@@ -123,6 +123,11 @@ class LLMStage:
             return "ready"
         return "unavailable" if self._failure else "starting"
 
+    def probe(self) -> float | None:
+        """LLMBackend.probe() of the loaded model; None while none is loaded."""
+        backend = self._backend
+        return None if backend is None else backend.probe()
+
     def switch(self, model_id: str) -> str:
         """Load `model_id` and make it the stage's model; returns the previous model's id."""
         backend = LLMBackend(

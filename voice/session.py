@@ -85,6 +85,8 @@ class VoiceServices:
     vad_model: Path
     settings: VoiceSettings
     warm: threading.Event = field(default_factory=threading.Event)
+    # Told each spoken turn's stage timings (ms) once its reply is ready to be heard.
+    listeners: list[Callable[[dict[str, int]], None]] = field(default_factory=list)
 
     def warm_up(self) -> None:
         """Run each model once (and fill the speech cache) so the first caller does not wait."""
@@ -270,6 +272,8 @@ class VoiceSession:
             {"type": "reply", **reply.body(), "session_id": self.session_id, "timings": timings}
         )
         log.info("voice turn user=%s %s", self.user_id, _format_timings(timings))
+        for listener in self.services.listeners:
+            listener(timings)
         await self.output.event(
             {"type": "audio_start", "sample_rate": tts.sample_rate, "format": "pcm_s16le"}
         )

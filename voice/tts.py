@@ -65,6 +65,9 @@ class TextToSpeech:
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self.sample_rate: int = config.sample_rate
+        # Pieces found in the cache and synthesised, reported by /api/metrics.
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     def warm_up(self) -> None:
         """Load the phonemiser and fill the cache with the frequent openings."""
@@ -84,13 +87,23 @@ class TextToSpeech:
             cached = self._cache.get(piece)
             if cached is not None:
                 self._cache.move_to_end(piece)
+                self.cache_hits += 1
                 return cached
-            chunks = [
-                chunk.audio_float_array
-                for chunk in self._voice.synthesize(piece, syn_config=self._synthesis)
-            ]
-            audio = float_to_pcm16(np.concatenate(chunks)) if chunks else b""
+            self.cache_misses += 1
+            audio = self._render(piece)
             self._cache[piece] = audio
             if len(self._cache) > self._settings.cache_size:
                 self._cache.popitem(last=False)
             return audio
+
+    def render(self, piece: str) -> bytes:
+        """PCM16 audio of one piece, synthesised now whatever the cache holds (a probe)."""
+        with self._lock:
+            return self._render(piece)
+
+    def _render(self, piece: str) -> bytes:
+        chunks = [
+            chunk.audio_float_array
+            for chunk in self._voice.synthesize(piece, syn_config=self._synthesis)
+        ]
+        return float_to_pcm16(np.concatenate(chunks)) if chunks else b""

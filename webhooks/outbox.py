@@ -30,7 +30,9 @@ _DATA_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "counterparty": ("counterparty", mask),
     "channel": ("channel", str),
     "reason": ("reason", str),
+    "alert_id": ("alert_id", str),
     "risk_score": ("risk_score", float),
+    "level": ("level", str),
     "reasons": ("reasons", list),
 }
 _STATUS = {"transaction.completed": "completed", "transaction.failed": "failed"}
@@ -47,6 +49,11 @@ def webhook_body(event: Event) -> str:
         for key, (name, convert) in _DATA_FIELDS.items()
         if event.payload.get(key) is not None
     }
+    counterparty = event.payload.get("counterparty")
+    if counterparty and "reasons" in data:  # "your first payment to Ravi" names them too
+        data["reasons"] = [
+            str(reason).replace(counterparty, mask(counterparty)) for reason in data["reasons"]
+        ]
     if "amount" in data:
         data["currency"] = "INR"
     if event.type in _STATUS:

@@ -1,11 +1,13 @@
 """Assistant.turn() paths beyond the contract's examples, through the real components."""
 
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
+from banking.fraud import FraudMonitor
 from dialogue import Assistant
 from dialogue.contacts import find_contact, match_contact
 from dialogue.limits import Limits
@@ -27,7 +29,9 @@ def assistant(sqlite_url: str) -> Iterator[Assistant]:
     sessions, directory = MemorySessionStore(ttl_s=60), Directory(engine)
     guard = PasswordGuard(sessions, directory, settings.lockout)
     ledger = Ledger(engine)
-    teller = Teller(ledger, guard, Limits(sessions, settings.limits), AuditLog(engine))
+    fraud = FraudMonitor(engine, ledger.events, settings.fraud, ZoneInfo("Asia/Kolkata"))
+    limits = Limits(sessions, settings.limits)
+    teller = Teller(ledger, guard, limits, AuditLog(engine), fraud)
     yield Assistant(pipeline, ledger, directory, settings.assistant, sessions, teller)
     engine.dispose()
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from nlu.pipeline import Pipeline
 from nlu.stages import LLMStage, RasaStage
@@ -141,12 +142,54 @@ def test_rasa_down_degrades_and_the_assistant_still_answers(client: TestClient) 
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert "rasa" in client.get("/health").json()["degraded"]
+    detailed = client.get("/health/detailed").json()
+    assert detailed["status"] == "degraded"
+    assert detailed["components"]["rasa"]["status"] in ("down", "starting")  # restarting
     reply = client.post("/assistant", json={"user_id": 1, "message": "check my balance"})
     assert reply.json()["reply"] == "Your current account balance is ₹10000"
     deadline = time.monotonic() + READY_WITHIN_S  # the watchdog brings it back
     while client.get("/health").json()["status"] != "healthy":
         assert time.monotonic() < deadline
         time.sleep(0.5)
+
+
+def test_detailed_health_probes_rasa_and_the_llm_and_metrics_name_the_deciding_stage(
+    client: TestClient,
+) -> None:
+    before = client.get("/metrics").text
+    thresholds = pipeline(client).settings.thresholds
+    thresholds["rasa"] = 1.01  # no Rasa reading is sure now: the LLM is asked
+    try:
+        chat = client.post("/api/ai/chat", json={"message": "could you move 500 bucks to ravi"})
+    finally:
+        thresholds["rasa"] = 0.6
+    body = client.get("/health/detailed").json()
+    after = client.get("/metrics").text
+    llm, rasa = stage(client, LLMStage), stage(client, RasaStage)
+    rasa_part, llm_part = body["components"]["rasa"], body["components"]["llm"]
+    assert rasa_part["status"] == "healthy" and rasa_part["latency_ms"] > 0
+    assert rasa_part["model"] == rasa.server.model.name
+    assert llm_part["status"] == "healthy" and llm_part["loaded"] is True
+    assert llm_part["model_name"] == llm.model_id and llm_part["latency_ms"] > 0
+    assert llm_part["inference_latency_ms"] > 0  # the median of real calls, this one included
+
+    def sample(text: str, name: str, label: str, value: str) -> float:
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == name and s.labels.get(label) == value
+        )
+
+    calls = "bankbot_nlu_stage_duration_seconds_count"
+    assert sample(after, calls, "stage", "llm") == sample(before, calls, "stage", "llm") + 1
+    # The LLM decides, unless it ran out of its time budget (a loaded machine): then Rasa's
+    # unsure reading stands. The metadata and the metrics name the same stage.
+    model_used = chat.json()["metadata"]["model_used"]
+    source = {llm.model_id: "llm", f"rasa:{rasa.server.model.name}": "rasa"}[model_used]
+    decisions = "bankbot_nlu_decisions_total"
+    moved = sample(after, decisions, "source", source) - sample(before, decisions, "source", source)
+    assert moved == 1
 
 
 def test_a_bare_answer_in_a_conversation_stays_with_the_rules(client: TestClient) -> None:

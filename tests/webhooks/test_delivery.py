@@ -120,10 +120,13 @@ def test_fraud_detected_is_sent_without_what_the_receiver_need_not_know(
             1,
             "fraud.detected",
             {
+                "alert_id": "a-1",
                 "transfer_id": "t-risky",
                 "amount": 84_700,
+                "counterparty": "Ravi",
                 "risk_score": 78,
-                "reasons": ["Amount 3.2x above average", "Late-night transaction"],
+                "level": "high",
+                "reasons": ["6 times your usual amount", "your first payment to Ravi"],
                 "balance_after": 12_345,
                 "receiver_user_id": 3,
             },
@@ -132,12 +135,34 @@ def test_fraud_detected_is_sent_without_what_the_receiver_need_not_know(
     body = verified(made["secret"], request.headers, request.body)
     assert body["event_type"] == "fraud.detected"
     assert body["data"] == {
+        "alert_id": "a-1",
         "transaction_id": "t-risky",
         "amount": 847,
         "currency": "INR",
+        "counterparty": "R***",
         "risk_score": 78.0,
-        "reasons": ["Amount 3.2x above average", "Late-night transaction"],
+        "level": "high",
+        "reasons": ["6 times your usual amount", "your first payment to R***"],
     }
+
+
+@SQLITE_ONLY
+def test_a_risky_transfer_sends_fraud_detected_from_the_fraud_check(
+    make_client: AppFactory,
+) -> None:
+    """The real fraud check (banking/fraud.py) scores John's first payment to Jane of most
+    of his balance; its event goes out like any other."""
+    client = make_client()
+    with receiving() as receiver:
+        made = subscribe(client, 1, receiver.url, ["fraud.detected"])
+        send_money(client, message="send 9000 to jane")
+        [request] = receiver.wait_for(1)
+    body = verified(made["secret"], request.headers, request.body)
+    [alert] = client.app.state.fraud.alerts(1)
+    assert body["event_type"] == "fraud.detected"
+    assert body["data"]["alert_id"] == alert.id
+    assert body["data"]["risk_score"] == alert.score
+    assert "Jane" not in request.body.decode()
 
 
 @SQLITE_ONLY
