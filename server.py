@@ -35,6 +35,7 @@ import dialogue.transfer_routes
 import monitoring.routes
 import nlu.routes
 import voice.routes
+import webhooks.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
@@ -62,6 +63,7 @@ from nlu.model_files import ModelFileError, require, require_directory
 from nlu.rasa import RasaSettings
 from nlu.rasa_train import RasaSetupError
 from voice import VoiceServices, VoiceSettings, load_voice
+from webhooks import Dispatcher, Subscriptions, WebhookSettings, queue_deliveries
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
@@ -97,6 +99,7 @@ class Settings(BaseModel):
     security: SecuritySettings
     limits: LimitSettings
     idempotency: IdempotencySettings
+    webhooks: WebhookSettings
     observability: ObservabilitySettings
     fraud: FraudSettings
 
@@ -164,17 +167,21 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url)
     if settings.demo_data:
         seed_demo_data(engine, DEMO_DATA)
-    # One event stream: the ledger and the teller write to it, notifications listen.
+    # One event stream: the ledger and the teller write to it; notifications and the
+    # webhook outbox listen, inside the event's transaction.
     events = Events(engine)
     notifications = Notifications(engine)
     events.subscribe(notifications.on_event)
+    events.subscribe(queue_deliveries)
+    dispatcher = Dispatcher(engine, settings.webhooks)
     ledger, directory = Ledger(engine, events), Directory(engine)
     pipeline = build_pipeline(settings.nlu, BackendSettings(rasa=settings.rasa, llm=settings.llm))
     sessions = make_session_store(settings.sessions)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with dispatcher.running():
+            yield
         pipeline.close()
         sessions.close()
         engine.dispose()
@@ -203,6 +210,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.demo_mode = settings.demo_mode
     app.state.users = Users(engine)
     app.state.tokens = Tokens(engine, secret, settings.auth)
+    app.state.events = events
+    app.state.webhooks = Subscriptions(engine, settings.webhooks.max_subscriptions_per_user)
 
     health = APIRouter(tags=["health"])
 
@@ -238,6 +247,7 @@ def create_app(settings: Settings) -> FastAPI:
     admin_only = Depends(banking.auth_routes.require_role("admin"))
     app.include_router(nlu.routes.admin, dependencies=[admin_only])
     app.include_router(banking.auth_routes.router)
+    app.include_router(webhooks.routes.router)
     app.include_router(monitoring.routes.router)
     app.include_router(dialogue.account_routes.router)  # its paths are seeds/000's and 002's
     harden(app, settings.security)
