@@ -25,45 +25,45 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
 
 import banking.auth_routes
+import banking.webhooks.routes
 import dialogue.account_routes
 import dialogue.chat_routes
 import dialogue.fraud_routes
+import dialogue.monitoring.routes
 import dialogue.notification_routes
 import dialogue.routes
 import dialogue.support_routes
 import dialogue.transfer_routes
-import monitoring.routes
 import nlu.routes
 import voice.routes
-import webhooks.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
 from banking.events import Events
 from banking.fraud import FraudMonitor, FraudSettings
 from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
+from banking.logs import logging_config
 from banking.notifications import Notifications
 from banking.statements import Statements
 from banking.users import ROLES, UnknownUser, Users
+from banking.webhooks import Dispatcher, Subscriptions, WebhookSettings, queue_deliveries
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
 from dialogue.idempotency import IdempotencySettings, IdempotencyStore
 from dialogue.limits import Limits, LimitSettings
 from dialogue.lockout import LockoutSettings, PasswordGuard
-from dialogue.logs import logging_config
+from dialogue.monitoring.health import InferenceProbes
+from dialogue.monitoring.metrics import Metrics
+from dialogue.monitoring.middleware import RequestMetrics
+from dialogue.monitoring.routes import ObservabilitySettings
 from dialogue.support import SupportDesk
 from dialogue.throttle import RateLimitExceeded, RateLimitHeaders, too_many_requests
 from dialogue.transfers import Teller
-from monitoring.health import InferenceProbes
-from monitoring.metrics import Metrics
-from monitoring.middleware import RequestMetrics
-from monitoring.routes import ObservabilitySettings
 from nlu import BackendSettings, NLUSettings, build_pipeline
 from nlu.llm import LLMSettings
 from nlu.model_files import ModelFileError, require, require_directory
 from nlu.rasa import RasaSettings
 from nlu.rasa_train import RasaSetupError
 from voice import VoiceServices, VoiceSettings, load_voice
-from webhooks import Dispatcher, Subscriptions, WebhookSettings, queue_deliveries
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
@@ -247,8 +247,8 @@ def create_app(settings: Settings) -> FastAPI:
     admin_only = Depends(banking.auth_routes.require_role("admin"))
     app.include_router(nlu.routes.admin, dependencies=[admin_only])
     app.include_router(banking.auth_routes.router)
-    app.include_router(webhooks.routes.router)
-    app.include_router(monitoring.routes.router)
+    app.include_router(banking.webhooks.routes.router)
+    app.include_router(dialogue.monitoring.routes.router)
     app.include_router(dialogue.account_routes.router)  # its paths are seeds/000's and 002's
     harden(app, settings.security)
 

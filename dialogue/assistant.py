@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from banking import Directory, Ledger, Person, rupees_number, rupees_to_paise
+from banking.logs import log_event
 from banking.statements import Statements, period_range
 from dialogue import reply as say
 from dialogue.contacts import find_contact
@@ -25,7 +26,6 @@ from dialogue.conversation import (
     amount_refusal,
     paise_or_none,
 )
-from dialogue.logs import log_event
 from dialogue.reply import AssistantReply
 from dialogue.sessions import SessionStore, SessionStoreUnavailable
 from dialogue.speech import speakable

@@ -8,7 +8,7 @@ a `user_id` in the body or query string is optional and must be the token's user
 mode a request without a token names its user by `user_id` (banking.auth_routes).
 
 Beyond seeds/000: the HTTP reply carries seeds/002's conversation `metadata`
-(monitoring/conversation.py); `chat_end` carries the reply's `page` and `data`
+(dialogue/monitoring/conversation.py); `chat_end` carries the reply's `page` and `data`
 (`data.awaiting` and `data.require_password` say what the assistant waits for), a
 `{"type": "password"}` message answers "Please confirm with your password", and every
 bad message gets an `error` event while the socket stays open. Passwords are passed to
@@ -31,6 +31,7 @@ from banking.hardening import ApiError
 from dialogue import reply as say
 from dialogue.assistant import Assistant
 from dialogue.idempotency import IdempotencyKey, idempotent
+from dialogue.monitoring.conversation import ConversationMetadata, TurnWatch
 from dialogue.reply import AssistantReply
 from dialogue.routes import (
     GUARDED_RESPONSES,
@@ -41,7 +42,6 @@ from dialogue.routes import (
     UserId,
 )
 from dialogue.throttle import RateLimitExceeded, limit_message, spend_request
-from monitoring.conversation import ConversationMetadata, TurnWatch
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from banking import (
 )
 from banking.audit import AuditLog, audit_row
 from banking.fraud import FraudMonitor
+from banking.logs import log_event, mask
 from dialogue import reply as say
 from dialogue.limits import Limits
 from dialogue.lockout import PasswordGuard
-from dialogue.logs import log_event, mask
 from dialogue.sessions import SessionStoreUnavailable
 
 log = logging.getLogger(__name__)

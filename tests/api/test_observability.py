@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from banking.audit import AuditLog
-from monitoring import pii
+from dialogue.monitoring import pii
 from server import create_app
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL, bearer, free_port, settings_for
 

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from banking.db import writing
 from banking.models import User
-from webhooks.models import WebhookDelivery, WebhookSubscription
+from banking.webhooks.models import WebhookDelivery, WebhookSubscription
 
 # The events a user may subscribe to (a subset of banking.events.EventType).
 WebhookEvent = Literal[

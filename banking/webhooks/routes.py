@@ -14,10 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from banking.auth_routes import AUTH_RESPONSES, CurrentUserId
 from banking.hardening import ApiError
-from webhooks.addresses import MAX_URL_CHARS, UnsafeUrl, check_url
-from webhooks.models import WebhookDelivery, WebhookSubscription
-from webhooks.outbox import public_event_id
-from webhooks.subscriptions import (
+from banking.webhooks.addresses import MAX_URL_CHARS, UnsafeUrl, check_url
+from banking.webhooks.models import WebhookDelivery, WebhookSubscription
+from banking.webhooks.outbox import public_event_id
+from banking.webhooks.subscriptions import (
     WEBHOOK_EVENTS,
     Subscriptions,
     TooManySubscriptions,

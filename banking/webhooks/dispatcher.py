@@ -26,11 +26,11 @@ from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 
 from banking.db import writing
-from dialogue.logs import log_event
-from webhooks.addresses import Target, UnsafeUrl, check_url
-from webhooks.models import WebhookDelivery, WebhookSubscription
-from webhooks.outbox import public_event_id
-from webhooks.settings import WebhookSettings
+from banking.logs import log_event
+from banking.webhooks.addresses import Target, UnsafeUrl, check_url
+from banking.webhooks.models import WebhookDelivery, WebhookSubscription
+from banking.webhooks.outbox import public_event_id
+from banking.webhooks.settings import WebhookSettings
 
 log = logging.getLogger("bankbot.webhooks")
 USER_AGENT = "bankbot-webhooks/1.0"

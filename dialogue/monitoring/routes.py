@@ -29,8 +29,8 @@ from banking.auth_routes import (
     require_role,
     role_of,
 )
-from monitoring import health
-from monitoring.metrics import Metrics
+from dialogue.monitoring import health
+from dialogue.monitoring.metrics import Metrics
 
 MIN_P95_SAMPLES = 20  # fewer calls give no meaningful 95th percentile: it is reported as null
 MIN_TOKEN_CHARS = 32
@@ -79,7 +79,7 @@ def scraper_or_admin(request: Request) -> None:
     responses={**AUTH_RESPONSES, 503: {"description": "The database is down"}},
 )
 def health_detailed(request: Request) -> JSONResponse:
-    """Each component's status and the latency of a real probe (monitoring/health.py)."""
+    """Each component's status and the latency of a real probe (dialogue/monitoring/health.py)."""
     state = request.app.state
     pipeline = state.nlu
     components = {

@@ -10,7 +10,7 @@ import time
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from monitoring.metrics import UNMATCHED, Metrics
+from dialogue.monitoring.metrics import UNMATCHED, Metrics
 
 
 class RequestMetrics:

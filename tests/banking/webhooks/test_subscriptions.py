@@ -3,8 +3,8 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.banking.webhooks.conftest import AppFactory, subscribe
 from tests.conftest import bearer
-from tests.webhooks.conftest import AppFactory, subscribe
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 HOOK = "http://127.0.0.1:9/hook"  # allowed by the tests' allow-list; nothing is sent here

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from banking.logs import mask
 from banking.models import Event
 from banking.money import rupees_number
-from dialogue.logs import mask
-from webhooks.models import WebhookDelivery, WebhookSubscription
-from webhooks.subscriptions import WEBHOOK_EVENTS
+from banking.webhooks.models import WebhookDelivery, WebhookSubscription
+from banking.webhooks.subscriptions import WEBHOOK_EVENTS
 
 # Event payload key → how it appears in the webhook's data; keys not named are left out.
 _DATA_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from tests.banking.webhooks.conftest import FAST, verified
+from tests.banking.webhooks.receiver import receiving
 from tests.conftest import NO_LIMITS, RULES_ONLY, VOICE_OFF, free_port
 from tests.test_faults import PASSWORD, prepare_users
 from tests.test_server import bearer_of, running_server, wait_for
-from tests.webhooks.conftest import FAST, verified
-from tests.webhooks.receiver import receiving
 
 QUIET = {"BANKBOT_LOG_LEVEL": "warning"}  # the servers' output goes to a pipe nobody reads
 

@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 from banking import Ledger, make_engine, seed_demo_data
 from banking.events import Events
 from banking.models import Event
-from webhooks import Subscriptions, queue_deliveries
-from webhooks.models import WebhookDelivery
+from banking.webhooks import Subscriptions, queue_deliveries
+from banking.webhooks.models import WebhookDelivery
 
 DEMO_DATA = Path(__file__).resolve().parents[2] / "data" / "demo_users.yaml"
 HOOK = "http://127.0.0.1:9/hook"

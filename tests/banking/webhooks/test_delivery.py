@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from tests.conftest import bearer, free_port
-from tests.webhooks.conftest import (
+from tests.banking.webhooks.conftest import (
     AppFactory,
     deliveries,
     send_money,
@@ -15,7 +14,8 @@ from tests.webhooks.conftest import (
     verified,
     wait_for_status,
 )
-from tests.webhooks.receiver import receiving
+from tests.banking.webhooks.receiver import receiving
+from tests.conftest import bearer, free_port
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from dialogue.monitoring import pii
 from dialogue.reply import AssistantReply
-from monitoring import pii
 
 
 class ConversationMetadata(BaseModel):

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from sqlalchemy import Engine, text
@@ -35,7 +35,30 @@ from dialogue.sessions import (
     SessionStoreUnavailable,
 )
 from nlu import Pipeline
-from voice import VoiceServices
+
+
+class _Transcriber(Protocol):
+    def transcribe(self, audio: np.ndarray) -> object: ...
+
+
+class _Renderer(Protocol):
+    def render(self, piece: str) -> object: ...
+
+
+class _VoiceNames(Protocol):
+    stt_model: str
+    tts_voice: str
+
+
+class SpeechModels(Protocol):
+    """What the STT and TTS probes use of voice.SpeechModels (the voice package sits above
+    dialogue, so it is described here rather than imported)."""
+
+    settings: _VoiceNames
+    stt: _Transcriber
+    tts: _Renderer
+    warm: threading.Event
+
 
 Status = Literal["healthy", "starting", "down", "off"]
 PROBE_KEY = "health-probe"
@@ -144,20 +167,20 @@ class InferenceProbes:
         self._last: dict[str, _Measured] = {}
         self._lock = threading.Lock()
 
-    def stt(self, voice: VoiceServices | None) -> dict[str, Any]:
+    def stt(self, voice: SpeechModels | None) -> dict[str, Any]:
         if voice is None:
             return {"status": "off"}
         report = {"model_name": voice.settings.stt_model}
         noise = np.random.default_rng(0).normal(0, 0.05, STT_PROBE_SAMPLES).astype(np.float32)
         return {**report, **self._run("stt", voice, lambda: voice.stt.transcribe(noise))}
 
-    def tts(self, voice: VoiceServices | None) -> dict[str, Any]:
+    def tts(self, voice: SpeechModels | None) -> dict[str, Any]:
         if voice is None:
             return {"status": "off"}
         report = {"voice": voice.settings.tts_voice}
         return {**report, **self._run("tts", voice, lambda: voice.tts.render(TTS_PROBE_TEXT))}
 
-    def _run(self, name: str, voice: VoiceServices, probe: Callable[[], object]) -> dict[str, Any]:
+    def _run(self, name: str, voice: SpeechModels, probe: Callable[[], object]) -> dict[str, Any]:
         if not voice.warm.is_set():
             return {"status": "starting", "loaded": True}
         with self._lock:
