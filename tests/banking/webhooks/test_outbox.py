@@ -13,7 +13,7 @@ from banking.models import Event
 from banking.webhooks import Subscriptions, queue_deliveries
 from banking.webhooks.models import WebhookDelivery
 
-DEMO_DATA = Path(__file__).resolve().parents[2] / "data" / "demo_users.yaml"
+DEMO_DATA = Path(__file__).resolve().parents[3] / "data" / "demo_users.yaml"
 HOOK = "http://127.0.0.1:9/hook"
 
 
