@@ -28,6 +28,7 @@ import dialogue.chat_routes
 import dialogue.routes
 import dialogue.support_routes
 import nlu.routes
+import voice.audiosocket_server
 import voice.routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
@@ -39,6 +40,7 @@ from dialogue.idempotency import IdempotencySettings, IdempotencyStore
 from dialogue.limits import Limits, LimitSettings
 from dialogue.lockout import LockoutSettings, PasswordGuard
 from dialogue.logs import logging_config
+from dialogue.sessions import SessionStore
 from dialogue.support import SupportDesk
 from dialogue.throttle import RateLimitExceeded, RateLimitHeaders, too_many_requests
 from dialogue.transfers import Teller
@@ -48,6 +50,8 @@ from nlu.model_files import ModelFileError, require, require_directory
 from nlu.rasa import RasaSettings
 from nlu.rasa_train import RasaSetupError
 from voice import VoiceServices, VoiceSettings, load_voice
+from voice.audiosocket_server import AudioSocketServer, AudioSocketSettings, CallRegistry
+from voice.phone import PhoneSettings
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
@@ -79,6 +83,8 @@ class Settings(BaseModel):
     sessions: SessionSettings
     lockout: LockoutSettings
     voice: VoiceSettings
+    phone: PhoneSettings
+    audiosocket: AudioSocketSettings
     auth: AuthSettings
     security: SecuritySettings
     limits: LimitSettings
@@ -154,7 +160,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        audiosocket: AudioSocketServer | None = _app.state.audiosocket
+        if audiosocket is not None:
+            await audiosocket.start()
         yield
+        if audiosocket is not None:
+            await audiosocket.stop()
         pipeline.close()
         sessions.close()
         engine.dispose()
@@ -172,6 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.support = SupportDesk(engine)
     app.state.voice = _voice(app.state.assistant, settings.voice)
+    app.state.audiosocket = _audiosocket(settings, app.state.voice, sessions)
     app.state.demo_mode = settings.demo_mode
     app.state.users = Users(engine)
     app.state.tokens = Tokens(engine, secret, settings.auth)
@@ -203,6 +215,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
     app.include_router(voice.routes.router)
+    app.include_router(voice.audiosocket_server.router)
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
     admin_only = Depends(banking.auth_routes.require_role("admin"))
     app.include_router(nlu.routes.admin, dependencies=[admin_only])
@@ -240,6 +253,18 @@ def _voice(assistant: Assistant, settings: VoiceSettings) -> VoiceServices | Non
     )
     threading.Thread(target=services.warm_up, name="voice-warm-up", daemon=True).start()
     return services
+
+
+def _audiosocket(
+    settings: Settings, services: VoiceServices | None, sessions: SessionStore
+) -> AudioSocketServer | None:
+    """The Asterisk AudioSocket server, when enabled; it listens from the app's start on."""
+    if not settings.audiosocket.enabled:
+        return None
+    if services is None:
+        raise ConfigError("audiosocket.enabled needs the voice channel (voice.enabled)")
+    registry = CallRegistry(sessions, settings.audiosocket.registration_ttl_s)
+    return AudioSocketServer(settings.audiosocket, registry, services, settings.phone)
 
 
 def grant_role(settings: Settings, email: str, role: str) -> None:

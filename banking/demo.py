@@ -10,9 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select, text
 
 from banking.db import writing
-from banking.models import Account, Contact, LedgerEntry, User
+from banking.models import Account, Contact, LedgerEntry, PhoneNumber, User
 from banking.money import rupees_to_paise
 from banking.passwords import hash_password
+from banking.phones import hash_pin, register_phone, set_pin_hash
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
 
@@ -21,18 +22,32 @@ def seed_demo_data(engine: Engine, path: Path) -> bool:
     """Insert the demo users unless any user exists. Returns whether it inserted.
 
     Runs as one write transaction, so two processes starting at once cannot both
-    insert; the loser's unique-key conflict means the data is already there.
+    insert; the loser's unique-key conflict means the data is already there. A database
+    seeded before telephone numbers existed gets the demo numbers and PIN on its next start.
     """
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     try:
         with Session(writing(engine)) as session, session.begin():
             if session.exec(select(User).limit(1)).first() is not None:
+                if session.exec(select(PhoneNumber).limit(1)).first() is None:
+                    _add_phones(session, spec)
                 return False
             _insert(session, spec)
     except IntegrityError:
         return False
     _advance_postgres_sequences(engine)
     return True
+
+
+def _add_phones(session: Session, spec: dict) -> None:
+    """Each demo user's number and the one published demo PIN (for the demo users that
+    are still there, under their demo email)."""
+    pin_hash = hash_pin(spec["pin"])
+    for user in spec["users"]:
+        row = session.get(User, user["id"])
+        if row is not None and row.email == user["email"]:
+            register_phone(session, user["id"], user["phone"])
+            set_pin_hash(session, user["id"], pin_hash)
 
 
 def _insert(session: Session, spec: dict) -> None:
@@ -44,6 +59,7 @@ def _insert(session: Session, spec: dict) -> None:
             User(id=user["id"], name=user["name"], email=user["email"], password_hash=password_hash)
         )
     session.flush()
+    _add_phones(session, spec)
     for user in spec["users"]:
         account = Account(user_id=user["id"], balance=rupees_to_paise(user["balance"]))
         session.add(account)

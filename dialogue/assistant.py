@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from banking import Directory, Ledger, Person, rupees_number, rupees_to_paise
+from banking import Directory, Factor, Ledger, Person, rupees_number, rupees_to_paise
 from dialogue import reply as say
 from dialogue.contacts import find_contact
 from dialogue.conversation import (
@@ -88,6 +88,7 @@ class Assistant:
         *,
         channel: str = "assistant",
         transfer_id: str | None = None,
+        factor: Factor = "password",
     ) -> AssistantReply:
         """Answer one utterance; `session_id` makes it a turn of that conversation.
 
@@ -96,7 +97,9 @@ class Assistant:
         names the channel in the audit trail and the logs. `transfer_id` is the id the
         ledger gives a transfer this stateless turn makes (derived from a client's
         Idempotency-Key, so that a retry after a crash moves no money again); a
-        conversation's transfer has an id of its own.
+        conversation's transfer has an id of its own. `factor` is what confirms a
+        conversation's transfer: on the phone ("pin") the `password` is the keypad PIN, and
+        the assistant asks for it so.
         """
         started = time.perf_counter()
         person = self.directory.person(user_id)
@@ -107,7 +110,9 @@ class Assistant:
                 if session_id is None:
                     answer = self._stateless(person, text, password or None, channel, transfer_id)
                 else:
-                    answer = self._converse(person, session_id, text, password or None, channel)
+                    answer = self._converse(
+                        person, session_id, text, password or None, channel, factor
+                    )
             except SessionStoreUnavailable:  # sessions or password counters: nothing moved
                 answer = say.store_unavailable()
         log_event(
@@ -143,7 +148,13 @@ class Assistant:
         return say.dialogue_act(meaning.intent, meaning.confidence, meaning.source)
 
     def _converse(
-        self, person: Person, session_id: str, text: str, password: str | None, channel: str
+        self,
+        person: Person,
+        session_id: str,
+        text: str,
+        password: str | None,
+        channel: str,
+        factor: Factor,
     ) -> AssistantReply:
         """A turn of a conversation: the pending transfer first, then any other topic.
 
@@ -161,6 +172,7 @@ class Assistant:
             teller=self.teller,
             settings=self.transfer_settings,
             channel=channel,
+            factor=factor,
         )
         expired = conversation.drop_if_expired()
         meaning = (

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from banking import Factor
 from dialogue import Assistant, AssistantReply
 from voice.stt import SpeechToText, SttSettings, Transcript
 from voice.tts import TextToSpeech, TtsSettings
@@ -56,7 +57,7 @@ class VoiceOutput(Protocol):
 Admission = Callable[[], Awaitable[str | None]]
 
 
-async def _always() -> str | None:
+async def admit_all() -> str | None:
     return None
 
 
@@ -121,12 +122,19 @@ class VoiceSession:
         user_id: int,
         output: VoiceOutput,
         session_id: str | None = None,
-        admit: Admission = _always,
+        admit: Admission = admit_all,
+        *,
+        channel: str = "assistant",
+        factor: Factor = "password",
     ) -> None:
+        """`channel` names the channel in the audit trail and logs; `factor` is what
+        `password()` is given: the password, or on the phone the keypad PIN."""
         self.services = services
         self.user_id = user_id
         self.output = output
         self.admit = admit
+        self.channel = channel
+        self.factor = factor
         self.session_id = session_id or f"voice-{uuid.uuid4().hex}"
         self._endpointer = Endpointer(SileroVad(services.vad_model), services.settings.vad)
         self._inbox: asyncio.Queue[_Utterance | _Typed | _Password] = asyncio.Queue()
@@ -163,7 +171,8 @@ class VoiceSession:
         await self._handle(self._endpointer.finish())
 
     async def password(self, password: str) -> None:
-        """The answer to "confirm with your password": the prompt need not finish playing."""
+        """The answer to "confirm with your password" (or PIN, as the session's `factor`
+        says): the prompt need not finish playing."""
         await self._barge_in()
         await self._inbox.put(_Password(password))
 
@@ -248,7 +257,13 @@ class VoiceSession:
             return
         started = time.perf_counter()
         reply: AssistantReply = await asyncio.to_thread(
-            self.services.assistant.turn, self.user_id, text, password, self.session_id
+            self.services.assistant.turn,
+            self.user_id,
+            text,
+            password,
+            self.session_id,
+            channel=self.channel,
+            factor=self.factor,
         )
         timings["assistant_ms"] = _ms_since(started)
         if heard:
