@@ -30,6 +30,7 @@ import dialogue.support_routes
 import nlu.routes
 import voice.audiosocket_server
 import voice.routes
+import voice.twilio_routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
@@ -52,6 +53,7 @@ from nlu.rasa_train import RasaSetupError
 from voice import VoiceServices, VoiceSettings, load_voice
 from voice.audiosocket_server import AudioSocketServer, AudioSocketSettings, CallRegistry
 from voice.phone import PhoneSettings
+from voice.twilio import TwilioSettings
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
@@ -84,6 +86,7 @@ class Settings(BaseModel):
     lockout: LockoutSettings
     voice: VoiceSettings
     phone: PhoneSettings
+    twilio: TwilioSettings
     audiosocket: AudioSocketSettings
     auth: AuthSettings
     security: SecuritySettings
@@ -215,6 +218,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dialogue.chat_routes.router)  # seeds/000's paths start with /api/ai
     app.include_router(voice.routes.router)
+    app.include_router(voice.twilio_routes.router)
     app.include_router(voice.audiosocket_server.router)
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
     admin_only = Depends(banking.auth_routes.require_role("admin"))
