@@ -115,7 +115,8 @@ def decode(kind: int, payload: bytes) -> Message:
     if kind == Kind.DTMF:
         key = payload.decode("ascii", errors="replace")
         if key not in DTMF_KEYS:
-            return Malformed(kind, f"a DTMF payload is one key of 0-9 * # A-D, got {payload!r}")
+            # Not repeated: keys typed are a PIN's digits.
+            return Malformed(kind, f"a DTMF payload is one key, got {len(payload)} bytes")
         return Dtmf(key)
     if kind == Kind.AUDIO:
         if len(payload) % 2:
