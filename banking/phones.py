@@ -14,10 +14,11 @@ from banking.db import writing
 from banking.models import PhoneNumber, PhonePin
 from banking.passwords import burn_password_check, hash_password, verify_password
 
-E164 = re.compile(r"\+[1-9]\d{6,14}")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 # What people write between the digits of a number.
 SEPARATORS = re.compile(r"[\s().-]")
-PIN = re.compile(r"\d{4,8}")
+# ASCII digits only: \d matches the digits of every script.
+PIN = re.compile(r"[0-9]{4,8}")
 
 
 class InvalidPhoneNumber(ValueError):

@@ -38,7 +38,8 @@ MAX_MEDIA_BYTES = SAMPLE_RATE
 class TwilioSettings(BaseModel):
     """Values come from config.yaml (twilio), which documents each key."""
 
-    model_config = ConfigDict(extra="forbid")
+    # An auth token of digits alone comes from YAML or the environment as a number.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     auth_token: str
     public_url: str
