@@ -6,6 +6,7 @@ DATABASE_URL and REDIS_URL.
 """
 
 import argparse
+import getpass
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 import banking.auth_routes
 import dialogue.chat_routes
@@ -35,7 +37,8 @@ from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
 from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
-from banking.users import ROLES, UnknownUser, Users
+from banking.phones import InvalidPhoneNumber, InvalidPin, Phones, normal_number
+from banking.users import ROLES, UnknownUser, Users, normal_email
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
 from dialogue.idempotency import IdempotencySettings, IdempotencyStore
 from dialogue.limits import Limits, LimitSettings
@@ -285,6 +288,48 @@ def grant_role(settings: Settings, email: str, role: str) -> None:
     print(f"{profile.email} is now {profile.role}")
 
 
+def add_phone(settings: Settings, email: str, number: str) -> None:
+    """`--add-phone`: calls from the number are the user's; ConfigError says what is wrong."""
+    engine = make_engine(settings.database_url)
+    try:
+        user_id = Users(engine).by_email(email).user_id
+        Phones(engine).add_number(user_id, number)
+    except UnknownUser as error:
+        raise ConfigError(f"no user registered with the email {email}") from error
+    except InvalidPhoneNumber as error:
+        raise ConfigError(f"{error}; write it with + and the country code") from error
+    except IntegrityError as error:
+        raise ConfigError("that number is registered already") from error
+    finally:
+        engine.dispose()
+    print(f"calls from {normal_number(number)} are now {normal_email(email)}'s")
+
+
+def set_pin(settings: Settings, email: str) -> None:
+    """`--set-pin`: the user's keypad PIN, typed twice at the terminal (or two lines on
+    stdin), never given as an argument, which shell histories keep."""
+    engine = make_engine(settings.database_url)
+    try:
+        user_id = Users(engine).by_email(email).user_id
+        pin = _read_secret("New PIN (4 to 8 digits): ")
+        if _read_secret("The PIN again: ") != pin:
+            raise ConfigError("the two PINs differ; nothing was changed")
+        Phones(engine).set_pin(user_id, pin)
+    except UnknownUser as error:
+        raise ConfigError(f"no user registered with the email {email}") from error
+    except InvalidPin as error:
+        raise ConfigError("a PIN is 4 to 8 digits; nothing was changed") from error
+    finally:
+        engine.dispose()
+    print(f"{normal_email(email)} has a new PIN")
+
+
+def _read_secret(prompt: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().strip()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the voice banking assistant.")
     parser.add_argument("--config", type=Path, help="settings file (default: config.yaml)")
@@ -296,11 +341,28 @@ def main(argv: list[str] | None = None) -> None:
         metavar=("EMAIL", "ROLE"),
         help=f"give a registered user a role ({', '.join(ROLES)}), then exit",
     )
+    parser.add_argument(
+        "--add-phone",
+        nargs=2,
+        metavar=("EMAIL", "NUMBER"),
+        help="register a telephone number (+country code) on a user, then exit",
+    )
+    parser.add_argument(
+        "--set-pin",
+        metavar="EMAIL",
+        help="set a user's telephone PIN (typed twice, not echoed), then exit",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
         if args.grant_role:
             grant_role(settings, *args.grant_role)
+            return
+        if args.add_phone:
+            add_phone(settings, *args.add_phone)
+            return
+        if args.set_pin:
+            set_pin(settings, args.set_pin)
             return
         app = create_app(settings)
     except (ConfigError, ModelFileError, RasaSetupError, SecretError) as error:

@@ -1,5 +1,9 @@
 """Callers' numbers and keypad PINs (banking/phones.py), on SQLite and on PostgreSQL."""
 
+import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +15,10 @@ from banking import make_engine, seed_demo_data
 from banking.models import PhoneNumber, PhonePin
 from banking.phones import InvalidPhoneNumber, InvalidPin, Phones, normal_number
 from banking.users import Users
+from server import main
 
-DEMO_DATA = Path(__file__).resolve().parents[2] / "data" / "demo_users.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_DATA = ROOT / "data" / "demo_users.yaml"
 DEMO_PIN = "1234"
 
 
@@ -98,3 +104,43 @@ def test_a_demo_database_seeded_before_phones_gets_them_on_its_next_start(
     assert not seed_demo_data(engine, DEMO_DATA)  # the users were there already
     assert Phones(engine).caller("+15550100001") == 1
     assert Phones(engine).check_pin(1, DEMO_PIN)
+
+
+def run_server_py(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    command = [sys.executable, "server.py", *args]
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return subprocess.run(
+        command, cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_numbers_and_pins_are_set_from_the_command_line(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(sqlite_url)
+    seed_demo_data(engine, DEMO_DATA)
+    added = run_server_py(sqlite_url, "--add-phone", "JANE@example.com", "+44 20 7946 0958")
+    assert (added.returncode, added.stdout) == (
+        0,
+        "calls from +442079460958 are now jane@example.com's\n",
+    )
+    changed = run_server_py(sqlite_url, "--set-pin", "jane@example.com", stdin="864209\n864209\n")
+    assert (changed.returncode, changed.stdout) == (0, "jane@example.com has a new PIN\n")
+    assert "864209" not in changed.stdout + changed.stderr
+    phones = Phones(engine)
+    assert phones.caller("+442079460958") == 2
+    assert phones.check_pin(2, "864209") and not phones.check_pin(2, DEMO_PIN)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    for args, stdin, error in [
+        (("--add-phone", "nobody@example.com", "+15550100077"), "", "no user registered"),
+        (("--add-phone", "jane@example.com", "+15550100001"), "", "registered already"),
+        (("--add-phone", "jane@example.com", "020 7946 0958"), "", "the country code"),
+        (("--set-pin", "jane@example.com"), "12\n12\n", "a PIN is 4 to 8 digits"),
+        (("--set-pin", "jane@example.com"), "1111\n2222\n", "the two PINs differ"),
+    ]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        with pytest.raises(SystemExit, match=f"bankbot: .*{error}"):
+            main(list(args))
+    assert phones.check_pin(2, "864209")  # unchanged by the refused attempts
+    assert phones.caller("+15550100001") == 1
+    engine.dispose()
