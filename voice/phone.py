@@ -63,6 +63,7 @@ class PhoneSettings(BaseModel):
 
     playback_lead_ms: int
     hang_up_after_s: float
+    stt_pad_s: tuple[float, float]
 
 
 class PhoneTransport(Protocol):
@@ -150,6 +151,7 @@ class PhoneCall:
             admit=self.admit,
             channel=self.channel,
             factor="pin",
+            stt_pad_s=self.settings.stt_pad_s,
         )
         await self.session.start()
         self._announcing = asyncio.create_task(
