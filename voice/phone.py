@@ -15,7 +15,10 @@ audio, `clear` when the caller talks over a reply, `reply_sent` after each reply
 `hang_up`.
 
 Audio. Caller audio is decoded (μ-law or signed linear) and resampled once, 8 → 16 kHz,
-by one stream resampler per call, for the VAD and the speech-to-text. Reply audio is
+by one stream resampler per call (`upsampler`: libsoxr, or linear interpolation, which
+whisper heard better on recorded speech but worse on espeak's: bench/bench_phone.py),
+for the VAD and the speech-to-text; each
+utterance gets `stt_pad_s` of silence around it before whisper hears it. Reply audio is
 resampled once, from the TTS rate straight to 8 kHz, by a stream resampler (no clicks at
 chunk joins), cut into exact 160-sample frames (the last one padded with silence) and
 sent at real time, at most `playback_lead_ms` ahead, so that a barge-in stops the reply
@@ -35,14 +38,14 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from banking import Person
 from dialogue import reply as say
-from voice.audio import StreamResampler, mulaw_decode, pcm16_to_float
+from voice.audio import LinearUpsampler, StreamResampler, mulaw_decode, pcm16_to_float
 from voice.session import MASKED, Admission, VoiceServices, VoiceSession, admit_all
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class PhoneSettings(BaseModel):
     playback_lead_ms: int
     hang_up_after_s: float
     stt_pad_s: tuple[float, float]
+    upsampler: Literal["linear", "soxr"]
 
 
 class PhoneTransport(Protocol):
@@ -110,7 +114,11 @@ class PhoneCall:
         self.admit = admit
         self.user_id: int | None = None
         self.session: VoiceSession | None = None
-        self._inbound = StreamResampler(PHONE_RATE, STT_RATE)
+        self._inbound = (
+            LinearUpsampler()
+            if settings.upsampler == "linear"
+            else StreamResampler(PHONE_RATE, STT_RATE)
+        )
         self._lead_s = settings.playback_lead_ms / 1000
         # Reply playback: 8 kHz samples waiting for the player, and where they come from.
         self._out = np.zeros(0, dtype=np.float32)
