@@ -36,9 +36,11 @@ rasa-model: $(STAMP) $(RASA_STAMP)
 	$(PY) -m nlu.rasa_train
 
 # Debian packages of the voice path: Chromium for the widget test, PortAudio for the
-# microphone client, espeak-ng and sox for the spoken test audio. Installed when missing and
-# apt-get can (as root); otherwise the command to run is printed.
-DEBIAN_PACKAGES := chromium chromium-driver libportaudio2 espeak-ng sox
+# microphone client, espeak-ng and sox for the spoken test audio, Asterisk's recorded 8 kHz
+# prompts and their texts for bench/bench_phone.py. Installed when missing and apt-get can
+# (as root); otherwise the command to run is printed.
+DEBIAN_PACKAGES := chromium chromium-driver libportaudio2 espeak-ng sox \
+	asterisk-core-sounds-en-wav asterisk-core-sounds-en
 system-packages:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

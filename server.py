@@ -6,6 +6,7 @@ DATABASE_URL and REDIS_URL.
 """
 
 import argparse
+import getpass
 import logging
 import os
 import sys
@@ -23,6 +24,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 import banking.auth_routes
 import banking.webhooks.routes
@@ -35,7 +37,9 @@ import dialogue.routes
 import dialogue.support_routes
 import dialogue.transfer_routes
 import nlu.routes
+import voice.audiosocket_server
 import voice.routes
+import voice.twilio_routes
 from banking import Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, SecretError, Tokens, signing_secret
@@ -44,8 +48,9 @@ from banking.fraud import FraudMonitor, FraudSettings
 from banking.hardening import SECURITY_HEADERS, SecuritySettings, harden, redact_tokens_in
 from banking.logs import logging_config
 from banking.notifications import Notifications
+from banking.phones import InvalidPhoneNumber, InvalidPin, Phones, normal_number
 from banking.statements import Statements
-from banking.users import ROLES, UnknownUser, Users
+from banking.users import ROLES, UnknownUser, Users, normal_email
 from banking.webhooks import Dispatcher, Subscriptions, WebhookSettings, queue_deliveries
 from dialogue import Assistant, AssistantSettings, SessionSettings, make_session_store
 from dialogue.idempotency import IdempotencySettings, IdempotencyStore
@@ -55,6 +60,7 @@ from dialogue.monitoring.health import InferenceProbes
 from dialogue.monitoring.metrics import Metrics
 from dialogue.monitoring.middleware import RequestMetrics
 from dialogue.monitoring.routes import ObservabilitySettings
+from dialogue.sessions import SessionStore
 from dialogue.support import SupportDesk
 from dialogue.throttle import RateLimitExceeded, RateLimitHeaders, too_many_requests
 from dialogue.transfers import Teller
@@ -64,6 +70,9 @@ from nlu.model_files import ModelFileError, require, require_directory
 from nlu.rasa import RasaSettings
 from nlu.rasa_train import RasaSetupError
 from voice import VoiceServices, VoiceSettings, load_voice
+from voice.audiosocket_server import AudioSocketServer, AudioSocketSettings, CallRegistry
+from voice.phone import PhoneSettings
+from voice.twilio import TwilioSettings
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "config.yaml"
@@ -95,6 +104,9 @@ class Settings(BaseModel):
     sessions: SessionSettings
     lockout: LockoutSettings
     voice: VoiceSettings
+    phone: PhoneSettings
+    twilio: TwilioSettings
+    audiosocket: AudioSocketSettings
     auth: AuthSettings
     security: SecuritySettings
     limits: LimitSettings
@@ -180,8 +192,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        audiosocket: AudioSocketServer | None = _app.state.audiosocket
+        if audiosocket is not None:
+            await audiosocket.start()
         async with dispatcher.running():
             yield
+        if audiosocket is not None:
+            await audiosocket.stop()
         pipeline.close()
         sessions.close()
         engine.dispose()
@@ -207,6 +224,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.voice = _voice(app.state.assistant, settings.voice)
     app.state.metrics = _observed(app, ledger)
     app.state.probes = InferenceProbes(settings.observability.inference_probe_interval_s)
+    app.state.audiosocket = _audiosocket(settings, app.state.voice, sessions)
     app.state.demo_mode = settings.demo_mode
     app.state.users = Users(engine)
     app.state.tokens = Tokens(engine, secret, settings.auth)
@@ -243,6 +261,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dialogue.transfer_routes.router)  # /api/v1/accounts/... (seeds/002)
     app.include_router(dialogue.fraud_routes.router)
     app.include_router(voice.routes.router)
+    app.include_router(voice.twilio_routes.router)
+    app.include_router(voice.audiosocket_server.router)
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")
     admin_only = Depends(banking.auth_routes.require_role("admin"))
     app.include_router(nlu.routes.admin, dependencies=[admin_only])
@@ -298,6 +318,18 @@ def _voice(assistant: Assistant, settings: VoiceSettings) -> VoiceServices | Non
     return services
 
 
+def _audiosocket(
+    settings: Settings, services: VoiceServices | None, sessions: SessionStore
+) -> AudioSocketServer | None:
+    """The Asterisk AudioSocket server, when enabled; it listens from the app's start on."""
+    if not settings.audiosocket.enabled:
+        return None
+    if services is None:
+        raise ConfigError("audiosocket.enabled needs the voice channel (voice.enabled)")
+    registry = CallRegistry(sessions, settings.audiosocket.registration_ttl_s)
+    return AudioSocketServer(settings.audiosocket, registry, services, settings.phone)
+
+
 def grant_role(settings: Settings, email: str, role: str) -> None:
     """`--grant-role`: give a registered user a role; ConfigError says what is wrong."""
     if role not in ROLES:
@@ -312,6 +344,48 @@ def grant_role(settings: Settings, email: str, role: str) -> None:
     print(f"{profile.email} is now {profile.role}")
 
 
+def add_phone(settings: Settings, email: str, number: str) -> None:
+    """`--add-phone`: calls from the number are the user's; ConfigError says what is wrong."""
+    engine = make_engine(settings.database_url)
+    try:
+        user_id = Users(engine).by_email(email).user_id
+        Phones(engine).add_number(user_id, number)
+    except UnknownUser as error:
+        raise ConfigError(f"no user registered with the email {email}") from error
+    except InvalidPhoneNumber as error:
+        raise ConfigError(f"{error}; write it with + and the country code") from error
+    except IntegrityError as error:
+        raise ConfigError("that number is registered already") from error
+    finally:
+        engine.dispose()
+    print(f"calls from {normal_number(number)} are now {normal_email(email)}'s")
+
+
+def set_pin(settings: Settings, email: str) -> None:
+    """`--set-pin`: the user's keypad PIN, typed twice at the terminal (or two lines on
+    stdin), never given as an argument, which shell histories keep."""
+    engine = make_engine(settings.database_url)
+    try:
+        user_id = Users(engine).by_email(email).user_id
+        pin = _read_secret("New PIN (4 to 8 digits): ")
+        if _read_secret("The PIN again: ") != pin:
+            raise ConfigError("the two PINs differ; nothing was changed")
+        Phones(engine).set_pin(user_id, pin)
+    except UnknownUser as error:
+        raise ConfigError(f"no user registered with the email {email}") from error
+    except InvalidPin as error:
+        raise ConfigError("a PIN is 4 to 8 digits; nothing was changed") from error
+    finally:
+        engine.dispose()
+    print(f"{normal_email(email)} has a new PIN")
+
+
+def _read_secret(prompt: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().strip()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the voice banking assistant.")
     parser.add_argument("--config", type=Path, help="settings file (default: config.yaml)")
@@ -323,11 +397,28 @@ def main(argv: list[str] | None = None) -> None:
         metavar=("EMAIL", "ROLE"),
         help=f"give a registered user a role ({', '.join(ROLES)}), then exit",
     )
+    parser.add_argument(
+        "--add-phone",
+        nargs=2,
+        metavar=("EMAIL", "NUMBER"),
+        help="register a telephone number (+country code) on a user, then exit",
+    )
+    parser.add_argument(
+        "--set-pin",
+        metavar="EMAIL",
+        help="set a user's telephone PIN (typed twice, not echoed), then exit",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
         if args.grant_role:
             grant_role(settings, *args.grant_role)
+            return
+        if args.add_phone:
+            add_phone(settings, *args.add_phone)
+            return
+        if args.set_pin:
+            set_pin(settings, args.set_pin)
             return
         app = create_app(settings)
     except (ConfigError, ModelFileError, RasaSetupError, SecretError) as error:

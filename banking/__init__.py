@@ -2,7 +2,7 @@
 
 from banking.db import make_engine
 from banking.demo import seed_demo_data
-from banking.directory import ContactEntry, Directory, Person
+from banking.directory import ContactEntry, Directory, Factor, Person
 from banking.ledger import (
     AccountNotFound,
     InsufficientFunds,
@@ -16,6 +16,7 @@ __all__ = [
     "AccountNotFound",
     "ContactEntry",
     "Directory",
+    "Factor",
     "InsufficientFunds",
     "InvalidAmount",
     "Ledger",

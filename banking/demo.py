@@ -11,9 +11,10 @@ from sqlmodel import Session, select, text
 
 from banking.db import writing
 from banking.demo_history import generate_history
-from banking.models import Account, Contact, LedgerEntry, User
+from banking.models import Account, Contact, LedgerEntry, PhoneNumber, User
 from banking.money import rupees_to_paise
 from banking.passwords import hash_password
+from banking.phones import hash_pin, register_phone, set_pin_hash
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
 
@@ -24,18 +25,32 @@ def seed_demo_data(engine: Engine, path: Path, now: datetime | None = None) -> b
     Generated histories (banking/demo_history.py) end at `now`, by default the present.
 
     Runs as one write transaction, so two processes starting at once cannot both
-    insert; the loser's unique-key conflict means the data is already there.
+    insert; the loser's unique-key conflict means the data is already there. A database
+    seeded before telephone numbers existed gets the demo numbers and PIN on its next start.
     """
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     try:
         with Session(writing(engine)) as session, session.begin():
             if session.exec(select(User).limit(1)).first() is not None:
+                if session.exec(select(PhoneNumber).limit(1)).first() is None:
+                    _add_phones(session, spec)
                 return False
             _insert(session, spec, now or datetime.now(UTC))
     except IntegrityError:
         return False
     _advance_postgres_sequences(engine)
     return True
+
+
+def _add_phones(session: Session, spec: dict) -> None:
+    """Each demo user's number and the one published demo PIN (for the demo users that
+    are still there, under their demo email)."""
+    pin_hash = hash_pin(spec["pin"])
+    for user in spec["users"]:
+        row = session.get(User, user["id"])
+        if row is not None and row.email == user["email"]:
+            register_phone(session, user["id"], user["phone"])
+            set_pin_hash(session, user["id"], pin_hash)
 
 
 def _insert(session: Session, spec: dict, now: datetime) -> None:
@@ -47,6 +62,7 @@ def _insert(session: Session, spec: dict, now: datetime) -> None:
             User(id=user["id"], name=user["name"], email=user["email"], password_hash=password_hash)
         )
     session.flush()
+    _add_phones(session, spec)
     for user in spec["users"]:
         history_spec = user.get("generated_history")
         generated = generate_history(history_spec, now, zone) if history_spec else []

@@ -1,12 +1,17 @@
-"""Who the users are: names, contacts and password checks."""
+"""Who the users are: names, contacts, callers' numbers, password and PIN checks."""
 
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from banking.models import Account, Contact, User
 from banking.passwords import verify_password
+from banking.phones import Phones
+
+# What confirms a transfer: the password, or on the phone the PIN typed on the keypad.
+Factor = Literal["password", "pin"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class ContactEntry:
 class Directory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.phones = Phones(engine)
 
     def person(self, user_id: int) -> Person | None:
         with Session(self.engine) as session:
@@ -61,3 +67,13 @@ class Directory:
         with Session(self.engine) as session:
             query = select(Account.id).where(Account.user_id == user_id)
             return session.exec(query).first()
+
+    def check_factor(self, user_id: int, secret: str, factor: Factor) -> bool:
+        """Whether `secret` is the user's password or PIN, as `factor` says."""
+        if factor == "pin":
+            return self.phones.check_pin(user_id, secret)
+        return self.check_password(user_id, secret)
+
+    def caller(self, number: str) -> int | None:
+        """The user whose registered number is calling, or None."""
+        return self.phones.caller(number)

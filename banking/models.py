@@ -118,3 +118,23 @@ class FraudReport(SQLModel, table=True):
     description: str
     status: str  # "open"
     estimated_resolution: datetime
+
+
+class PhoneNumber(SQLModel, table=True):
+    """A telephone number (E.164, "+15550100001") registered on a user: a call from it is
+    that user's (voice/phone.py). A user may have several; a number belongs to one user."""
+
+    __tablename__ = "phone_number"
+
+    number: str = Field(primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+
+
+class PhonePin(SQLModel, table=True):
+    """The bcrypt hash of a user's telephone PIN, typed on the keypad to confirm a transfer
+    on the phone as the password confirms one elsewhere."""
+
+    __tablename__ = "phone_pin"
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    pin_hash: str

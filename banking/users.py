@@ -90,6 +90,14 @@ class Users:
                 raise UnknownUser(user_id)
             return Profile(user_id, user.email, user.name, self._role(session, user_id))
 
+    def by_email(self, email: str) -> Profile:
+        """The user registered with the email; raises UnknownUser."""
+        with Session(self.engine) as session:
+            user = session.exec(select(User).where(User.email == normal_email(email))).first()
+            if user is None or user.id is None:
+                raise UnknownUser(email)
+            return Profile(user.id, user.email, user.name, self._role(session, user.id))
+
     def role(self, user_id: int) -> Role:
         with Session(self.engine) as session:
             return self._role(session, user_id)

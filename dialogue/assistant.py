@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from banking import Directory, Ledger, Person, rupees_number, rupees_to_paise
+from banking import Directory, Factor, Ledger, Person, rupees_number, rupees_to_paise
 from banking.logs import log_event
 from banking.statements import Statements, period_range
 from dialogue import reply as say
@@ -111,6 +111,7 @@ class Assistant:
         *,
         channel: str = "assistant",
         transfer_id: str | None = None,
+        factor: Factor = "password",
     ) -> AssistantReply:
         """Answer one utterance; `session_id` makes it a turn of that conversation.
 
@@ -119,7 +120,9 @@ class Assistant:
         names the channel in the audit trail and the logs. `transfer_id` is the id the
         ledger gives a transfer this stateless turn makes (derived from a client's
         Idempotency-Key, so that a retry after a crash moves no money again); a
-        conversation's transfer has an id of its own.
+        conversation's transfer has an id of its own. `factor` is what confirms a
+        conversation's transfer: on the phone ("pin") the `password` is the keypad PIN, and
+        the assistant asks for it so.
         """
         started = time.perf_counter()
         record = TurnRecord(channel=channel, source=say.SYSTEM, confidence=0.0)
@@ -134,7 +137,7 @@ class Assistant:
                     )
                 else:
                     answer = self._converse(
-                        person, session_id, text, password or None, channel, record
+                        person, session_id, text, password or None, channel, record, factor
                     )
             except SessionStoreUnavailable:  # sessions or password counters: nothing moved
                 answer = say.store_unavailable()
@@ -199,6 +202,7 @@ class Assistant:
         password: str | None,
         channel: str,
         record: TurnRecord,
+        factor: Factor,
     ) -> AssistantReply:
         """A turn of a conversation: the pending transfer first, then any other topic.
 
@@ -216,6 +220,7 @@ class Assistant:
             teller=self.teller,
             settings=self.transfer_settings,
             channel=channel,
+            factor=factor,
         )
         expired = conversation.drop_if_expired()
         meaning = (

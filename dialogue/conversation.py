@@ -1,11 +1,13 @@
 """A transfer built up over several turns of one conversation, then confirmed once.
 
 "I want to send money" → whom? → how much? → "Send 500 rupees to Ravi?" → password →
-done. Any slot can be corrected at any step ("no, make it 300", "to mom instead"), the
-transfer can be cancelled, and a question on another topic is answered by the assistant
-while the transfer waits. The state kept between turns never holds the password.
+done (on the phone a PIN typed on the keypad stands for the password). Any slot can be
+corrected at any step ("no, make it 300", "to mom instead"), the transfer can be
+cancelled, and a question on another topic is answered by the assistant while the
+transfer waits. The state kept between turns never holds the password.
 """
 
+import re
 import time
 import uuid
 from decimal import Decimal
@@ -16,16 +18,19 @@ from pydantic import BaseModel
 from banking import (
     ContactEntry,
     Directory,
+    Factor,
     InvalidAmount,
     Person,
     rupees_number,
     rupees_to_paise,
 )
+from banking.phones import is_pin
 from dialogue import reply as say
 from dialogue.contacts import match_contact, name_in_answer, name_words, surely_a_contact
 from dialogue.reply import AssistantReply
 from dialogue.transfers import Teller
 from nlu import NLUResult, negates, read_slots
+from nlu.numbers import normalise_numbers
 
 Awaiting = Literal["receiver", "receiver_confirmation", "amount", "confirmation", "password"]
 # Source and confidence of a reply to an answer that only the conversation makes sense of
@@ -34,6 +39,8 @@ CONVERSATION = "dialogue"
 CONVERSATION_CONFIDENCE = 1.0
 # Intents that leave the transfer waiting while the assistant answers them.
 TOPICS = ("check_balance", "transaction_history", "check_spending", "greet")
+# What may come between the digits of a number read out: "1, 2, 3, 4."
+DIGIT_SEPARATORS = re.compile(r"[\s,.-]")
 
 
 class PendingTransfer(BaseModel):
@@ -71,6 +78,13 @@ def paise_or_none(rupees: Decimal) -> int | None:
         return None
 
 
+def spoken_digits(text: str) -> str | None:
+    """The digits of a transcript that is nothing but a PIN-long number ("one two three
+    four", "1234"), or None."""
+    digits = DIGIT_SEPARATORS.sub("", normalise_numbers(text))
+    return digits if is_pin(digits) else None
+
+
 def amount_refusal(paise: int | None, max_paise: int) -> str | None:
     """Why an amount (None: with a fraction of a paisa) cannot be sent; None if it can."""
     if paise is None:
@@ -94,7 +108,9 @@ class Conversation:
         teller: Teller,
         settings: TransferSettings,
         channel: str,
+        factor: Factor = "password",
     ) -> None:
+        """`factor` is what confirms the transfer: the password, or the phone's keypad PIN."""
         self.state = state
         self.person = person
         self.directory = directory
@@ -102,6 +118,7 @@ class Conversation:
         self.guard = teller.guard
         self.settings = settings
         self.channel = channel
+        self.factor = factor
         self.contacts = directory.contacts(person.id)
 
     def drop_if_expired(self) -> str | None:
@@ -187,7 +204,8 @@ class Conversation:
         waiting_for = self._awaiting(pending)
         if waiting_for == "password" and not password and self._is_password(text, meaning):
             self.state.pending = None
-            reply = self._reply(say.PASSWORD_IN_MESSAGE, meaning, success=False)
+            said = say.PIN_IN_MESSAGE if self.factor == "pin" else say.PASSWORD_IN_MESSAGE
+            reply = self._reply(said, meaning, success=False)
             reply.message_was_secret = True
             return reply
         if negates(text):
@@ -221,11 +239,14 @@ class Conversation:
         return self._advance(pending, meaning, password)
 
     def _is_password(self, text: str, meaning: NLUResult | None) -> bool:
-        """Whether the user typed or said their password as the message.
+        """Whether the user typed or said their password (or PIN) as the message.
 
-        Checked only for a single unreadable word while the password is awaited, since
-        every check costs a bcrypt hash (~0.25 s).
+        Checked only for a single unreadable word (for a PIN: digits alone) while the
+        password is awaited, since every check costs a bcrypt hash (~0.25 s).
         """
+        if self.factor == "pin":
+            digits = spoken_digits(text)
+            return digits is not None and self.directory.check_factor(self.person.id, digits, "pin")
         word = text.strip()
         if meaning is not None or not word or len(word.split()) != 1:
             return False
@@ -280,7 +301,7 @@ class Conversation:
             return self._execute(pending, meaning, password)
         if self.guard.locked(self.person.id):
             self.state.pending = None
-            text = say.password_refused("locked", self.guard.settings.lock_s)
+            text = say.password_refused("locked", self.guard.settings.lock_s, self.factor)
             return self._reply(text, meaning, success=False)
         return self._ask(pending, meaning)
 
@@ -310,6 +331,7 @@ class Conversation:
             password,
             channel=self.channel,
             transfer_id=pending.transfer_id,
+            factor=self.factor,
         )
         receipt = outcome.receipt
         if outcome.refusal == "insufficient_funds" and outcome.balance is not None:
@@ -318,7 +340,7 @@ class Conversation:
             return self._reply(text, meaning, success=False)
         self.state.pending = None
         if receipt is None:
-            text = self.teller.refusal_text(outcome, pending.amount)
+            text = self.teller.refusal_text(outcome, pending.amount, self.factor)
             return self._reply(text, meaning, success=False)
         text = say.transferred(pending.amount, contact.label, receipt.sender_balance)
         reply = self._reply(text, meaning, success=True)
@@ -353,7 +375,7 @@ class Conversation:
             return say.confirm_unusual(pending.amount, receiver, pending.unusual)
         if waiting_for == "confirmation":
             return say.confirm_large(pending.amount, receiver)
-        return say.confirm_with_password(pending.amount, receiver)
+        return say.confirm_with_password(pending.amount, receiver, self.factor)
 
     def _ask(
         self, pending: PendingTransfer, meaning: NLUResult | None, prefix: str = ""

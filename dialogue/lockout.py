@@ -1,5 +1,8 @@
 """Password attempts per user, shared by every channel and server process.
 
+A PIN typed on a phone's keypad is a password attempt too: the same counters, so five
+wrong ones, of either kind, lock transfers on every channel.
+
 After `attempts` wrong passwords within `window_s`, the user's transfers are locked for
 `lock_s`, even with the right password: guessing costs the attacker the cooling period.
 The counters live in the session store (Redis when configured), so they hold across
@@ -10,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from banking import Directory
+from banking import Directory, Factor
 from dialogue.sessions import SessionStore
 
 # "locked_now": this wrong password was the one too many, and locked transfers.
@@ -39,14 +42,14 @@ class PasswordGuard:
         """Whether the user's transfers are locked: then no password is even asked for."""
         return self.store.load(_lock_key(user_id)) is not None
 
-    def check(self, user_id: int, password: str) -> Verdict:
-        """Compare the password unless the user is locked out; count a wrong one.
+    def check(self, user_id: int, password: str, factor: Factor = "password") -> Verdict:
+        """Compare the password (or PIN) unless the user is locked out; count a wrong one.
 
         Raises SessionStoreUnavailable when the counters cannot be read or written.
         """
         if self.locked(user_id):
             return "locked"
-        if self.directory.check_password(user_id, password):
+        if self.directory.check_factor(user_id, password, factor):
             self.store.delete(_failures_key(user_id))
             return "right"
         failures = self.store.increment(_failures_key(user_id), self.settings.window_s)

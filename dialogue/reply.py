@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from banking import ContactEntry, format_rupees
+from banking import ContactEntry, Factor, format_rupees
 
 Page = Literal["home", "transfer", "statements"]
 
@@ -108,6 +108,7 @@ def insufficient_balance(balance: int, amount: int) -> str:
 
 
 WRONG_PASSWORD = "Incorrect password. Transaction cancelled."
+WRONG_PIN = "Incorrect PIN. Transaction cancelled."
 AMOUNT_NOT_POSITIVE = "The amount must be more than zero."
 AMOUNT_HAS_FRACTION_OF_PAISA = "Amounts can have at most two decimal places, like ₹10.50."
 RECIPIENT_UNAVAILABLE = "That contact's account is not available. Nothing was sent."
@@ -123,6 +124,10 @@ ALREADY_MADE = "That transfer was already made. I did not send it again."
 NOTHING_TO_REPEAT = "I haven't said anything yet. " + CAPABILITIES
 PASSWORD_IN_MESSAGE = (
     "Please never say or type your password as a message: it belongs in the password field. "
+    "To be safe I cancelled the transfer. Nothing was sent."
+)
+PIN_IN_MESSAGE = (
+    "Please never say your PIN aloud: type it on the keypad. "
     "To be safe I cancelled the transfer. Nothing was sent."
 )
 STORE_UNAVAILABLE = (
@@ -161,12 +166,13 @@ def sentence(text: str) -> str:
     return text if text.endswith((".", "?", "!", ")")) else f"{text}."
 
 
-def password_refused(verdict: str, lock_s: int) -> str:
-    """A wrong password as documented; once too many were wrong, the lockout."""
+def password_refused(verdict: str, lock_s: int, factor: Factor = "password") -> str:
+    """A wrong password (or PIN) as documented; once too many were wrong, the lockout."""
     if verdict == "wrong":
-        return WRONG_PASSWORD
+        return WRONG_PIN if factor == "pin" else WRONG_PASSWORD
+    what = "PINs" if factor == "pin" else "passwords"
     return (
-        f"Too many wrong passwords. Transfers are locked for {max(1, lock_s // 60)} minutes. "
+        f"Too many wrong {what}. Transfers are locked for {max(1, lock_s // 60)} minutes. "
         "Nothing was sent."
     )
 
@@ -191,7 +197,12 @@ def did_you_mean(receiver: str) -> str:
     return f"Did you mean {receiver}?"
 
 
-def confirm_with_password(amount: int, receiver: str) -> str:
+def confirm_with_password(amount: int, receiver: str, factor: Factor = "password") -> str:
+    if factor == "pin":
+        return (
+            f"Send {format_rupees(amount)} to {receiver}? "
+            "Please type your PIN on the keypad, then press hash."
+        )
     return f"Send {format_rupees(amount)} to {receiver}? Please confirm with your password."
 
 
@@ -294,3 +305,17 @@ def spent(total: int, category: str | None, period: str, by_category: list[tuple
     ]
     where = largest[0] if len(largest) == 1 else f"{', '.join(largest[:-1])} and {largest[-1]}"
     return f"You spent {format_rupees(total)} {when}. Most of it went on {where}."
+
+
+# The telephone (voice/phone.py).
+UNKNOWN_CALLER = (
+    "Sorry, this number is not registered with us, so I can't help you on this call. "
+    "Please call from the number registered on your account. Goodbye."
+)
+
+
+def phone_greeting(first_name: str) -> str:
+    return (
+        f"Hello {first_name}. How can I help you? "
+        "You can ask for your balance, your transactions, or send money."
+    )

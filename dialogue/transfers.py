@@ -20,6 +20,7 @@ from sqlmodel import Session
 from banking import (
     AccountNotFound,
     ContactEntry,
+    Factor,
     InsufficientFunds,
     Ledger,
     Person,
@@ -89,8 +90,9 @@ class Teller:
         *,
         channel: str,
         transfer_id: str | None = None,
+        factor: Factor = "password",
     ) -> Outcome:
-        """Check the password, then the hourly limit, then move the money.
+        """Check the password (or the phone's PIN), then the hourly limit, then move the money.
 
         Raises SessionStoreUnavailable (after auditing the attempt) when the password or
         limit counters cannot be kept: then nothing moves.
@@ -99,7 +101,7 @@ class Teller:
         started = time.perf_counter()
         try:
             outcome = self._attempt(
-                person, contact, amount, password, channel, transfer_id, timings
+                person, contact, amount, password, factor, channel, transfer_id, timings
             )
         except SessionStoreUnavailable:
             outcome = Outcome(refusal="store_unavailable")
@@ -108,13 +110,13 @@ class Teller:
         self._trace(person, contact, amount, channel, outcome, transfer_id, timings, started)
         return outcome
 
-    def refusal_text(self, outcome: Outcome, amount: int) -> str:
+    def refusal_text(self, outcome: Outcome, amount: int, factor: Factor = "password") -> str:
         """What the user is told when the attempt was refused."""
         match outcome.refusal:
             case "wrong_password":
-                return say.password_refused("wrong", self.guard.settings.lock_s)
+                return say.password_refused("wrong", self.guard.settings.lock_s, factor)
             case "locked":
-                return say.password_refused("locked", self.guard.settings.lock_s)
+                return say.password_refused("locked", self.guard.settings.lock_s, factor)
             case "transfer_limit":
                 settings = self.limits.settings
                 assert outcome.retry_after_s is not None
@@ -136,14 +138,15 @@ class Teller:
         contact: ContactEntry,
         amount: int,
         password: str,
+        factor: Factor,
         channel: str,
         transfer_id: str | None,
         timings: dict[str, float],
     ) -> Outcome:
         with _timed(timings, "password_ms"):
-            verdict = self.guard.check(person.id, password)
+            verdict = self.guard.check(person.id, password, factor)
         if verdict in ("wrong", "locked_now"):
-            self._password_failed(person, channel, locked=verdict == "locked_now")
+            self._password_failed(person, channel, factor, locked=verdict == "locked_now")
         if verdict != "right":
             return Outcome(refusal="wrong_password" if verdict == "wrong" else "locked")
         quota = self.limits.reserve_transfer(person.id)
@@ -181,9 +184,11 @@ class Teller:
                 self.limits.release_transfer(person.id, quota)
         return outcome
 
-    def _password_failed(self, person: Person, channel: str, *, locked: bool) -> None:
+    def _password_failed(
+        self, person: Person, channel: str, factor: Factor, *, locked: bool
+    ) -> None:
         events = self.ledger.events
-        events.emit(person.id, "password.failed", {"channel": channel})
+        events.emit(person.id, "password.failed", {"channel": channel, "factor": factor})
         if locked:
             lock = {"channel": channel, "lock_s": self.guard.settings.lock_s}
             events.emit(person.id, "account.locked", lock)

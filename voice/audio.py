@@ -57,6 +57,33 @@ class StreamResampler:
         return self._stream.resample_chunk(samples, last=last).astype(np.float32)
 
 
+class LinearUpsampler:
+    """Doubles the sample rate by linear interpolation, chunk by chunk: each sample is
+    preceded by the midpoint between it and the one before (no clicks at chunk joins).
+
+    No anti-imaging filter, on purpose: the mirror image of the 0-4 kHz band it leaves
+    above 4 kHz may look, to whisper, more like the wideband speech it was trained on
+    than an empty band does. On recorded 8 kHz speech whisper's word error rate was
+    lower than after band-limited resampling, on espeak-ng's voices higher
+    (bench/bench_phone.py; phone.upsampler chooses).
+    """
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def push(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.size == 0:
+            return samples
+        before = samples[0] if self._last is None else self._last
+        previous = np.concatenate([np.array([before], dtype=np.float32), samples[:-1]])
+        self._last = float(samples[-1])
+        doubled = np.empty(2 * samples.size, dtype=np.float32)
+        doubled[0::2] = (previous + samples) / 2
+        doubled[1::2] = samples
+        return doubled
+
+
 def mulaw_encode(samples: np.ndarray) -> bytes:
     """G.711 μ-law bytes of float samples (the telephone codec: 8 bits per sample).
 

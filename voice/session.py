@@ -25,8 +25,9 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from banking import Factor
 from dialogue import Assistant, AssistantReply
-from voice.stt import SpeechToText, SttSettings, Transcript
+from voice.stt import SAMPLE_RATE, SpeechToText, SttSettings, Transcript
 from voice.tts import TextToSpeech, TtsSettings
 from voice.vad import (
     Endpointer,
@@ -56,7 +57,7 @@ class VoiceOutput(Protocol):
 Admission = Callable[[], Awaitable[str | None]]
 
 
-async def _always() -> str | None:
+async def admit_all() -> str | None:
     return None
 
 
@@ -123,12 +124,22 @@ class VoiceSession:
         user_id: int,
         output: VoiceOutput,
         session_id: str | None = None,
-        admit: Admission = _always,
+        admit: Admission = admit_all,
+        *,
+        channel: str = "assistant",
+        factor: Factor = "password",
+        stt_pad_s: tuple[float, float] = (0.0, 0.0),
     ) -> None:
+        """`channel` names the channel in the audit trail and logs; `factor` is what
+        `password()` is given: the password, or on the phone the keypad PIN; `stt_pad_s`
+        is silence put before and after each utterance for the speech-to-text (seconds)."""
         self.services = services
         self.user_id = user_id
         self.output = output
         self.admit = admit
+        self.channel = channel
+        self.factor = factor
+        self._pads = [np.zeros(round(s * SAMPLE_RATE), dtype=np.float32) for s in stt_pad_s]
         self.session_id = session_id or f"voice-{uuid.uuid4().hex}"
         self._endpointer = Endpointer(SileroVad(services.vad_model), services.settings.vad)
         self._inbox: asyncio.Queue[_Utterance | _Typed | _Password] = asyncio.Queue()
@@ -165,7 +176,8 @@ class VoiceSession:
         await self._handle(self._endpointer.finish())
 
     async def password(self, password: str) -> None:
-        """The answer to "confirm with your password": the prompt need not finish playing."""
+        """The answer to "confirm with your password" (or PIN, as the session's `factor`
+        says): the prompt need not finish playing."""
         await self._barge_in()
         await self._inbox.put(_Password(password))
 
@@ -179,9 +191,7 @@ class VoiceSession:
                 await self.output.event({"type": "speech_start"})  # the client stops playing
                 await self._barge_in()
             elif isinstance(event, SpeechPaused):
-                transcribing = asyncio.to_thread(
-                    self.services.stt.transcribe, event.audio, self._hints
-                )
+                transcribing = self._transcribe(event.audio)
                 self._early = (event.audio.size, asyncio.ensure_future(transcribing))
             elif isinstance(event, UtteranceEnded):
                 early = self._early_transcript_of(event.audio)
@@ -195,6 +205,11 @@ class VoiceSession:
         """The early transcription if it heard exactly this audio (nobody spoke since)."""
         early, self._early = self._early, None
         return early[1] if early is not None and early[0] == audio.size else None
+
+    async def _transcribe(self, audio: np.ndarray) -> Transcript:
+        if any(pad.size for pad in self._pads):
+            audio = np.concatenate([self._pads[0], audio, self._pads[1]])
+        return await asyncio.to_thread(self.services.stt.transcribe, audio, self._hints)
 
     async def _barge_in(self) -> None:
         """The user talks over the reply: stop sending it (the client stops playing it)."""
@@ -221,10 +236,7 @@ class VoiceSession:
                 )
 
     async def _utterance(self, utterance: _Utterance) -> None:
-        transcript = await (
-            utterance.early
-            or asyncio.to_thread(self.services.stt.transcribe, utterance.audio, self._hints)
-        )
+        transcript = await (utterance.early or self._transcribe(utterance.audio))
         timings = {
             "endpoint_ms": utterance.silence_ms,
             "stt_ms": _ms_since(utterance.ended_at),
@@ -250,7 +262,13 @@ class VoiceSession:
             return
         started = time.perf_counter()
         reply: AssistantReply = await asyncio.to_thread(
-            self.services.assistant.turn, self.user_id, text, password, self.session_id
+            self.services.assistant.turn,
+            self.user_id,
+            text,
+            password,
+            self.session_id,
+            channel=self.channel,
+            factor=self.factor,
         )
         timings["assistant_ms"] = _ms_since(started)
         if heard:
