@@ -224,7 +224,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.voice = _voice(app.state.assistant, settings.voice)
     app.state.metrics = _observed(app, ledger)
     app.state.probes = InferenceProbes(settings.observability.inference_probe_interval_s)
-    app.state.audiosocket = _audiosocket(settings, app.state.voice, sessions)
+    app.state.audiosocket = _audiosocket(settings, app.state.voice, sessions, app.state.limits)
     app.state.demo_mode = settings.demo_mode
     app.state.users = Users(engine)
     app.state.tokens = Tokens(engine, secret, settings.auth)
@@ -319,7 +319,7 @@ def _voice(assistant: Assistant, settings: VoiceSettings) -> VoiceServices | Non
 
 
 def _audiosocket(
-    settings: Settings, services: VoiceServices | None, sessions: SessionStore
+    settings: Settings, services: VoiceServices | None, sessions: SessionStore, limits: Limits
 ) -> AudioSocketServer | None:
     """The Asterisk AudioSocket server, when enabled; it listens from the app's start on."""
     if not settings.audiosocket.enabled:
@@ -327,7 +327,7 @@ def _audiosocket(
     if services is None:
         raise ConfigError("audiosocket.enabled needs the voice channel (voice.enabled)")
     registry = CallRegistry(sessions, settings.audiosocket.registration_ttl_s)
-    return AudioSocketServer(settings.audiosocket, registry, services, settings.phone)
+    return AudioSocketServer(settings.audiosocket, registry, services, settings.phone, limits)
 
 
 def grant_role(settings: Settings, email: str, role: str) -> None:

@@ -37,7 +37,9 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dialogue.limits import Limits
 from dialogue.sessions import SessionStore
+from dialogue.throttle import limit_message
 from voice import audiosocket as wire
 from voice.audio import float_to_pcm16
 from voice.phone import PhoneCall, PhoneSettings
@@ -136,11 +138,13 @@ class AudioSocketServer:
         registry: CallRegistry,
         services: VoiceServices,
         phone: PhoneSettings,
+        limits: Limits,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.services = services
         self.phone = phone
+        self.limits = limits
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -206,6 +210,7 @@ class AudioSocketServer:
             self.phone,
             channel="audiosocket",
             call_id=str(first.id),
+            admit=lambda: self._over_limit(call),
         )
         transport.call = call
         try:
@@ -213,6 +218,14 @@ class AudioSocketServer:
             await _converse(messages, call, first.id)
         finally:
             await call.close()
+
+    async def _over_limit(self, call: PhoneCall) -> str | None:
+        """Each turn counts toward the caller's request limit, as a chat message does."""
+        assert call.user_id is not None
+        quota = await asyncio.to_thread(self.limits.request, call.user_id)
+        if quota is None or not quota.exceeded:
+            return None
+        return limit_message(quota, self.limits.settings.requests_window_s)
 
 
 async def _messages(reader: asyncio.StreamReader) -> AsyncIterator[wire.Message]:

@@ -278,3 +278,27 @@ def test_an_error_from_asterisk_ends_the_call(
         peer.send(message(ERROR, b"\x01"))
         assert peer.wait_closed(timeout=10)
     assert "hangup of calling party" in caplog.text
+
+
+@pytest.fixture
+def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
+    """One request a minute per user: a caller's second question is over the limit."""
+    settings = {
+        "BANKBOT_AUDIOSOCKET__ENABLED": "true",
+        "BANKBOT_AUDIOSOCKET__PORT": str(free_port()),
+        "BANKBOT_AUDIOSOCKET__REGISTRATION_SECRET": SECRET,
+        "BANKBOT_LIMITS__REQUESTS": "1",
+    }
+    yield from _serve(tmp_path_factory, settings)
+
+
+def test_each_question_counts_toward_the_request_limit(limited_server: VoiceServer) -> None:
+    """As a chat message does: over the limit, the caller is told so and nothing is asked."""
+    with call(limited_server, 1) as peer:
+        spoke_until = peer.say(spoken("what is my balance"))
+        assert "10000" in heard(limited_server, peer.reply(since=spoke_until))
+        spoke_until = peer.say(spoken("what is my balance"))
+        refused = heard(limited_server, peer.reply(since=spoke_until))
+        assert refused & {"many", "requests", "limit", "retry"}, refused
+        assert "10000" not in refused
+        peer.hang_up()
