@@ -4,7 +4,7 @@ The account must be the access token's user's (403 otherwise, also for an accoun
 does not exist); a token is needed in demo mode too. The receiver is named by
 `destination_account` (an account id) or `contact` (an alias in the caller's contacts),
 the amount in rupees, and the second factor by `mfa_token`: the user's password
-(`mfa_method` says which factor it is, so that a PIN can be added beside it).
+or, with `mfa_method: "pin"`, the telephone PIN (the same lockout counts both).
 
 The transfer itself is the assistant's: `Teller.execute` checks the password against the
 lockout every channel shares, then the hourly transfer limit, and moves the money through
@@ -23,7 +23,7 @@ from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from banking import ContactEntry, InvalidAmount, Person, rupees_number, rupees_to_paise
+from banking import ContactEntry, Factor, InvalidAmount, Person, rupees_number, rupees_to_paise
 from banking.auth_routes import AUTH_RESPONSES, CurrentUserId, forbidden
 from banking.money import PAISE_PER_RUPEE
 from dialogue import reply as say
@@ -58,11 +58,11 @@ class TransferRequest(BaseModel):
         Field(description="Or: the alias of one of your contacts (e.g. ravi)"),
     ] = None
     mfa_method: Annotated[
-        Literal["password"], Field(description="What mfa_token is: your password")
+        Factor, Field(description="What mfa_token is: your password, or your telephone PIN")
     ] = "password"
     mfa_token: Annotated[
         str,
-        Field(min_length=1, max_length=MAX_PASSWORD_CHARS, description="Your password"),
+        Field(min_length=1, max_length=MAX_PASSWORD_CHARS, description="Your password or PIN"),
     ]
     scheduled_date: Annotated[
         date | None, Field(description="Not supported: transfers are made at once")
@@ -161,10 +161,16 @@ def _transfer(
     amount = _paise(body.amount, assistant.transfer_settings.max_transfer_paise)
     teller = assistant.teller
     outcome = teller.execute(
-        person, receiver, amount, body.mfa_token, channel=CHANNEL, transfer_id=transfer_id
+        person,
+        receiver,
+        amount,
+        body.mfa_token,
+        channel=CHANNEL,
+        transfer_id=transfer_id,
+        factor=body.mfa_method,
     )
     if outcome.receipt is None:
-        _refuse_outcome(outcome, teller.refusal_text(outcome, amount), amount)
+        _refuse_outcome(outcome, teller.refusal_text(outcome, amount, body.mfa_method), amount)
     made = TransferResponse(
         transaction_id=outcome.receipt.transfer_id,
         status="completed",

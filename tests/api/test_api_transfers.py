@@ -178,6 +178,22 @@ def test_a_wrong_password_moves_nothing_and_counts_toward_the_shared_lockout(
     assert theirs.status_code == 201
 
 
+def test_the_telephone_pin_may_be_the_second_factor(client: TestClient) -> None:
+    """With mfa_method "pin" the token is the keypad PIN (data/demo_users.yaml: 1234), not
+    the password, and a wrong one counts toward the same lockout."""
+    pin = {**TO_RAVI, "mfa_method": "pin"}
+    assert send(client, {**pin, "mfa_token": PASSWORD}).status_code == 403
+    wrong = send(client, {**pin, "mfa_token": "9999"})
+    assert wrong.status_code == 403
+    assert wrong.json()["message"] == "Incorrect PIN. Transaction cancelled."
+    assert balances(client) == START
+    made = send(client, {**pin, "mfa_token": "1234"})
+    assert made.status_code == 201, made.text
+    assert balances(client)[1] == START[1] - 25_050
+    failed = client.app.state.assistant.ledger.events.for_user(1, "password.failed")
+    assert [event.payload["factor"] for event in failed] == ["pin", "pin"]
+
+
 def test_insufficient_funds(client: TestClient) -> None:
     response = send(client, {**TO_RAVI, "amount": 10_000.01})
     assert response.status_code == 422
