@@ -98,6 +98,11 @@ class Assistant:
         """Whether the user exists: channels ask before they open a conversation."""
         return self.directory.person(user_id) is not None
 
+    def caller(self, number: str) -> Person | None:
+        """The registered user whose telephone number is calling, or None."""
+        user_id = self.directory.caller(number)
+        return None if user_id is None else self.directory.person(user_id)
+
     def contact_names(self, user_id: int) -> list[str]:
         """The names a user may say for their contacts: speech recognition listens for them."""
         return [entry.label for entry in self.directory.contacts(user_id)]

@@ -43,7 +43,6 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from banking import Person
 from dialogue import reply as say
 from voice.audio import LinearUpsampler, StreamResampler, mulaw_decode, pcm16_to_float
 from voice.session import MASKED, Admission, VoiceServices, VoiceSession, admit_all
@@ -143,7 +142,7 @@ class PhoneCall:
         """Identify the caller; greet a registered one (True), or tell an unknown number
         so and hang up (False)."""
         self._player = asyncio.create_task(self._play())
-        person = await asyncio.to_thread(self._caller)
+        person = await asyncio.to_thread(self.services.assistant.caller, self.caller)
         if person is None:
             log.info("call %s: the calling number is not registered", self.call_id)
             await self._announce(say.UNKNOWN_CALLER)
@@ -240,12 +239,6 @@ class PhoneCall:
         self._add_reply_audio(pcm16_to_float(pcm16))
 
     # -- inside --------------------------------------------------------------------------
-
-    def _caller(self) -> Person | None:
-        """The registered user calling, or None."""
-        directory = self.services.assistant.directory
-        user_id = directory.caller(self.caller)
-        return None if user_id is None else directory.person(user_id)
 
     async def _hear(self, samples: np.ndarray) -> None:
         if self.session is not None:

@@ -25,8 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from banking import Factor
-from dialogue import Assistant, AssistantReply
+from dialogue import Assistant, AssistantReply, Factor
 from voice.stt import SAMPLE_RATE, SpeechToText, SttSettings, Transcript
 from voice.tts import TextToSpeech, TtsSettings
 from voice.vad import (
