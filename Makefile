@@ -78,7 +78,7 @@ test: lint postgres redis models rasa-model system-packages
 models: $(STAMP)
 	$(PY) -m nlu.model_files
 
-bench: $(STAMP)
+bench: $(STAMP) models rasa-model
 	$(PY) bench/bench_api.py
 
 # Re-pin every installed package after changing the dependencies in pyproject.toml.

@@ -32,6 +32,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 # The benchmarks measure the server, not the per-user limits (10 requests a minute).
 NO_LIMITS = {"BANKBOT_LIMITS__REQUESTS": "1000000", "BANKBOT_LIMITS__TRANSFERS": "1000000"}
+START_TIMEOUT_S = 180  # Rasa and the LLM load in the background before /health is healthy
+LOG_LINES_SHOWN = 20  # of a server that failed to start
 
 
 def free_port() -> int:
@@ -43,7 +45,11 @@ def free_port() -> int:
 def start_server(
     port: int, database: Path, redis_url: str | None, settings: dict[str, str] | None = None
 ) -> subprocess.Popen:
-    """`server.py` on this port and SQLite file, with BANKBOT_* `settings`, once healthy."""
+    """`server.py` on this port and SQLite file, with BANKBOT_* `settings`, once healthy.
+
+    The server's output goes to a log file beside the database. A server that exits while
+    starting (a bad setting, a missing model file) ends the wait at once, with its exit
+    status and the last lines of that log."""
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{database}",
@@ -53,11 +59,22 @@ def start_server(
     }
     if redis_url:
         env |= {"REDIS_URL": redis_url, "BANKBOT_SESSIONS__KEY_PREFIX": f"bench:{uuid.uuid4()}:"}
-    process = subprocess.Popen(
-        [sys.executable, "server.py", "--port", str(port)], cwd=ROOT, env=env
-    )
-    deadline = time.monotonic() + 180
+    log_path = database.with_suffix(".log")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "server.py", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:  # healthy: Rasa and the LLM loaded too
+        if process.poll() is not None:
+            raise SystemExit(
+                f"the server exited with status {process.returncode} while starting:\n"
+                + _tail(log_path)
+            )
         try:
             if (
                 httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()["status"]
@@ -68,7 +85,13 @@ def start_server(
             pass
         time.sleep(0.5)
     process.kill()
-    raise SystemExit("the server was not healthy within 180 s")
+    process.wait()
+    raise SystemExit(f"the server was not healthy within {START_TIMEOUT_S} s:\n" + _tail(log_path))
+
+
+def _tail(log_path: Path, lines: int = LOG_LINES_SHOWN) -> str:
+    """The last `lines` lines of the server's log."""
+    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def measure(
