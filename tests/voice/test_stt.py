@@ -125,15 +125,18 @@ def test_contact_name_hints_help_hear_the_names(
 def test_the_short_path_hears_as_well_as_the_full_window(
     stt: SpeechToText, spoken: list[tuple[SpokenCommand, np.ndarray]], heard: dict[str, str]
 ) -> None:
-    """On the clips of up to 2.1 s, words and silence (the full 30-s window costs ~1 s CPU
-    a clip, so only these here; bench/bench_stt.py compares the whole set)."""
-    short = [(c, audio) for c, audio in spoken if len(audio) <= 2.1 * SAMPLE_RATE]
+    """The word error rate on every clip (the full 30-s window costs ~1 s CPU a clip): on
+    the 14 clips of up to 2.1 s alone one clip misheard moves it by 0.08, more than the
+    margin, so which path won there depended on the CPU's int8 kernels. Word for word
+    agreement is checked on those short clips, where the two paths differ most."""
+    full = {c.text: stt.transcribe_full_window(audio, CONTACTS).text for c, audio in spoken}
+    fast_all = [(c.text, heard[c.text]) for c, _ in spoken]
+    full_all = [(c.text, full[c.text]) for c, _ in spoken]
+    assert word_error_rate(fast_all) <= word_error_rate(full_all) + 0.05, (fast_all, full_all)
+    short = [c.text for c, audio in spoken if len(audio) <= 2.1 * SAMPLE_RATE]
     assert len(short) >= 10
-    full = [(c.text, stt.transcribe_full_window(audio, CONTACTS).text) for c, audio in short]
-    fast = [(c.text, heard[c.text]) for c, _ in short]
-    assert word_error_rate(fast) <= word_error_rate(full) + 0.05, (fast, full)
-    agree = sum(words(a) == words(b) for (_, a), (_, b) in zip(fast, full, strict=True))
-    assert agree >= 0.6 * len(short), (fast, full)
+    agree = sum(words(heard[text]) == words(full[text]) for text in short)
+    assert agree >= 0.6 * len(short), [(text, heard[text], full[text]) for text in short]
 
 
 def test_a_short_command_takes_the_short_path(
