@@ -342,6 +342,7 @@ async def converse(args: argparse.Namespace) -> int:
             client = Client(socket, sink, args.password_env)
             receiving = asyncio.create_task(client.receive())
             if frames is None:
+                assert devices is not None  # no --input-wav: the microphone was opened
                 print("listening: speak now (Ctrl-C to quit)", flush=True)
                 sending = asyncio.create_task(client.send_microphone(Microphone(devices)))
                 done, _ = await asyncio.wait(

@@ -148,7 +148,8 @@ class SpeechToText:
         _check_audio(audio)
         cpu, wall = time.process_time(), time.perf_counter()
         audio_s = len(audio) / PIPELINE_RATE
-        decoded, path = None, "silent"
+        decoded: _Decoded | None = None
+        path: Route = "silent"
         if _loudest_dbfs(audio) >= self.settings.min_level_dbfs:
             with self._lock:
                 decoded = self._decode(audio, hints, full)
