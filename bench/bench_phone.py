@@ -47,6 +47,8 @@ from server import VAD_MODEL, load_settings  # noqa: E402
 from tests.voice.spoken import cached_spoken_wav, word_error_rate  # noqa: E402
 from voice import audiosocket as wire  # noqa: E402
 from voice.audio import (  # noqa: E402
+    PHONE_RATE,
+    PIPELINE_RATE,
     LinearUpsampler,
     float_to_pcm16,
     mulaw_decode,
@@ -57,14 +59,13 @@ from voice.audio import (  # noqa: E402
 from voice.stt import SpeechToText  # noqa: E402
 from voice.vad import Endpointer, SileroVad, UtteranceEnded, VadSettings  # noqa: E402
 
-PHONE_RATE, STT_RATE = 8000, 16000
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 TEXTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 MAX_CLIP_S = 15.0  # voice.vad.max_utterance_s: a phone utterance is cut there anyway
 
 
 def upsample_soxr(samples: np.ndarray) -> np.ndarray:
-    return resample(samples, PHONE_RATE, STT_RATE)
+    return resample(samples, PHONE_RATE, PIPELINE_RATE)
 
 
 def upsample_linear(samples: np.ndarray) -> np.ndarray:
@@ -122,12 +123,12 @@ def _seconds(path: Path) -> float:
 def utterances(audio: np.ndarray, vad: Path, settings: VadSettings) -> list[np.ndarray]:
     """The utterances of 16 kHz audio as a call's endpointer cuts them (then 1 s of quiet)."""
     endpointer = Endpointer(SileroVad(vad), settings)
-    events = endpointer.feed(np.concatenate([audio, np.zeros(STT_RATE, dtype=np.float32)]))
+    events = endpointer.feed(np.concatenate([audio, np.zeros(PIPELINE_RATE, dtype=np.float32)]))
     return [event.audio for event in events if isinstance(event, UtteranceEnded)]
 
 
 def padded(utterance: np.ndarray, pad_s: tuple[float, float]) -> np.ndarray:
-    before, after = (np.zeros(round(s * STT_RATE), dtype=np.float32) for s in pad_s)
+    before, after = (np.zeros(round(s * PIPELINE_RATE), dtype=np.float32) for s in pad_s)
     return np.concatenate([before, utterance, after])
 
 

@@ -28,7 +28,8 @@ from faster_whisper import WhisperModel  # noqa: E402
 
 from nlu.model_files import require_directory  # noqa: E402
 from tests.voice.spoken import SpokenCommand, load_commands, word_error_rate, words  # noqa: E402
-from voice.stt import SAMPLE_RATE, SpeechToText, SttSettings  # noqa: E402
+from voice.audio import PIPELINE_RATE  # noqa: E402
+from voice.stt import SpeechToText, SttSettings  # noqa: E402
 
 CONTACTS = ("Ravi", "Jane", "John", "Mom", "Mike")
 VOCABULARY = ["Check my balance", "Show my last 5 transactions", "Send 500 rupees to Ravi"]
@@ -48,7 +49,7 @@ def padded(model: WhisperModel, audio, prompt: str, beam: int) -> Heard:
         audio, language="en", beam_size=beam, initial_prompt=prompt, vad_filter=False
     )
     text = "".join(segment.text for segment in segments).strip()
-    return Heard(text, time.process_time() - started, len(audio) / SAMPLE_RATE)
+    return Heard(text, time.process_time() - started, len(audio) / PIPELINE_RATE)
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -42,9 +42,8 @@ sys.path[:0] = [str(ROOT)]
 from bench_api import free_port, start_server  # noqa: E402
 
 from tests.voice.spoken import SpokenCommand, load_commands, word_error_rate, words  # noqa: E402
-from voice.audio import float_to_pcm16, read_wav, resample  # noqa: E402
+from voice.audio import PIPELINE_RATE, float_to_pcm16, read_wav, resample  # noqa: E402
 
-RATE = 16_000
 AUDIBLE = 0.01
 NOT_UNDERSTOOD = "I'm not sure what you want to do."
 TURN_TIMEOUT_S = 20  # from the first frame sent; a command is a few seconds long
@@ -69,11 +68,11 @@ def opening_for(command: SpokenCommand) -> str:
 
 async def stream(url: str, command: SpokenCommand, frame_ms: int) -> Result:
     samples, rate = read_wav(command.wav())
-    samples = resample(samples, rate, RATE)
+    samples = resample(samples, rate, PIPELINE_RATE)
     audible = np.nonzero(np.abs(samples) > AUDIBLE)[0]
-    speech_end_s = (audible[-1] + 1) / RATE if audible.size else 0.0
-    audio = np.concatenate([samples, np.zeros(2 * RATE, dtype=np.float32)])
-    pcm, step = float_to_pcm16(audio), 2 * RATE * frame_ms // 1000
+    speech_end_s = (audible[-1] + 1) / PIPELINE_RATE if audible.size else 0.0
+    audio = np.concatenate([samples, np.zeros(2 * PIPELINE_RATE, dtype=np.float32)])
+    pcm, step = float_to_pcm16(audio), 2 * PIPELINE_RATE * frame_ms // 1000
     result = Result(command)
     async with websockets.connect(url, max_size=None) as socket:
         await _until(socket, "ready")

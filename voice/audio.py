@@ -1,8 +1,14 @@
-"""Audio formats at the edges: PCM16 bytes, float samples, resampling, μ-law, WAV files.
+"""Audio formats at the edges: sample rates, PCM16 bytes, float samples, resampling, μ-law,
+WAV files.
 
 Inside the voice path audio is a float32 NumPy array in [-1, 1]; on the wire it is PCM
 signed 16-bit little-endian mono (WebSocket, widget, microphone client) or G.711 μ-law
 (telephony).
+
+The sample rates are defined here and nowhere else: the pipeline's (what the VAD and the
+speech-to-text hear, so what the browser and the microphone client send) and the
+telephone's. The reply's rate is the text-to-speech voice's own (`TextToSpeech.sample_rate`,
+from the voice model's config).
 """
 
 import wave
@@ -10,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import soxr
+
+PIPELINE_RATE = 16_000  # Hz: Silero VAD and whisper take 16 kHz; every channel's input is made so
+PHONE_RATE = 8_000  # Hz: telephony (G.711 μ-law on Twilio, signed linear on AudioSocket)
 
 PCM16_SCALE = 32768.0
 MULAW_BIAS = 33  # on 14-bit magnitudes

@@ -12,7 +12,8 @@ Each message is a type byte, a 16-bit big-endian payload length, then the payloa
 `FrameDecoder` cuts a byte stream into messages as it arrives, whatever the TCP segment
 boundaries. A message whose framing is intact but whose content is wrong (audio of odd
 length, an unknown type, a DTMF payload that is not one key) is returned as `Malformed`:
-the stream can go on and the caller decides. `encode()` and the helpers make messages.
+the stream can go on and the caller decides. `encode()` and the helpers make messages;
+`Audio.samples()` and `audio_of()` convert between the wire's audio and float samples.
 """
 
 import struct
@@ -20,11 +21,14 @@ import uuid
 from dataclasses import dataclass
 from enum import IntEnum
 
+import numpy as np
+
+from voice.audio import PHONE_RATE, float_to_pcm16, pcm16_to_float
+
 HEADER = struct.Struct(">BH")
 MAX_PAYLOAD = 0xFFFF
-SAMPLE_RATE = 8000
 FRAME_MS = 20
-FRAME_BYTES = 2 * SAMPLE_RATE * FRAME_MS // 1000  # 320
+FRAME_BYTES = 2 * PHONE_RATE * FRAME_MS // 1000  # 320
 DTMF_KEYS = frozenset("0123456789*#ABCD")
 # Asterisk's error payload: one byte of bit flags.
 ERROR_CODES = {0x01: "hangup of calling party", 0x02: "frame forwarding", 0x04: "memory"}
@@ -56,6 +60,10 @@ class Dtmf:
 @dataclass(frozen=True)
 class Audio:
     pcm16: bytes  # signed 16-bit little-endian, 8 kHz mono
+
+    def samples(self) -> np.ndarray:
+        """The audio as float samples (8 kHz)."""
+        return pcm16_to_float(self.pcm16)
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,11 @@ def dtmf(key: str) -> bytes:
 
 def audio(pcm16: bytes) -> bytes:
     return encode(Kind.AUDIO, pcm16)
+
+
+def audio_of(samples: np.ndarray) -> bytes:
+    """An audio message of float samples at 8 kHz."""
+    return audio(float_to_pcm16(samples))
 
 
 def error(code: int) -> bytes:

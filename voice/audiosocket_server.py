@@ -41,7 +41,6 @@ from dialogue.limits import Limits
 from dialogue.sessions import SessionStore
 from dialogue.throttle import limit_message
 from voice import audiosocket as wire
-from voice.audio import float_to_pcm16
 from voice.phone import PhoneCall, PhoneSettings
 from voice.session import VoiceServices
 
@@ -105,7 +104,7 @@ class SocketTransport:
         self.call: PhoneCall | None = None
 
     async def send_frame(self, samples: np.ndarray) -> None:
-        await self._send(wire.audio(float_to_pcm16(samples)))
+        await self._send(wire.audio_of(samples))
 
     async def clear(self) -> None:
         """Nothing to tell Asterisk: it holds no audio, it forwards each frame as it comes."""
@@ -252,7 +251,7 @@ async def _converse(
     """Hand the caller's audio and keys to the call until the call or the connection ends."""
     async for message in messages:
         if isinstance(message, wire.Audio):
-            await call.hear_pcm16(message.pcm16)
+            await call.hear(message.samples())
         elif isinstance(message, wire.Dtmf):
             await call.dtmf(message.key)
         elif isinstance(message, wire.Hangup):

@@ -34,6 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from voice.audio import (
+    PIPELINE_RATE,
     AudioFormatError,
     float_to_pcm16,
     pcm16_to_float,
@@ -42,9 +43,8 @@ from voice.audio import (
     write_wav,
 )
 
-SAMPLE_RATE = 16_000
-FRAME_SAMPLES = SAMPLE_RATE // 10  # 100 ms
-FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
+FRAME_SAMPLES = PIPELINE_RATE // 10  # 100 ms
+FRAME_S = FRAME_SAMPLES / PIPELINE_RATE
 SPEECH_DBFS = -40.0  # a frame of a file louder than this is taken for speech
 QUIET_S = 1.0  # after the last reply's audio, this long with no new event ends a file run
 
@@ -98,7 +98,7 @@ def wav_frames(path: Path) -> list[bytes]:
         samples, rate = read_wav(path)
     except (OSError, AudioFormatError) as error:
         raise CannotStart(f"cannot read {path}: {error}") from error
-    pcm = float_to_pcm16(resample(samples, rate, SAMPLE_RATE))
+    pcm = float_to_pcm16(resample(samples, rate, PIPELINE_RATE))
     step = 2 * FRAME_SAMPLES
     return [pcm[start : start + step] for start in range(0, len(pcm), step)]
 
@@ -110,7 +110,7 @@ class Microphone:
         self._loop = asyncio.get_running_loop()
         self._frames: asyncio.Queue[bytes] = asyncio.Queue()
         self._stream = sounddevice.RawInputStream(
-            samplerate=SAMPLE_RATE,
+            samplerate=PIPELINE_RATE,
             channels=1,
             dtype="int16",
             blocksize=FRAME_SAMPLES,
@@ -342,6 +342,7 @@ async def converse(args: argparse.Namespace) -> int:
             client = Client(socket, sink, args.password_env)
             receiving = asyncio.create_task(client.receive())
             if frames is None:
+                assert devices is not None  # no --input-wav: the microphone was opened
                 print("listening: speak now (Ctrl-C to quit)", flush=True)
                 sending = asyncio.create_task(client.send_microphone(Microphone(devices)))
                 done, _ = await asyncio.wait(

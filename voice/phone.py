@@ -1,28 +1,29 @@
 """One telephone call: a `VoiceSession` behind a phone line's 8 kHz audio and keypad.
 
-A telephony transport (Twilio Media Streams in voice/twilio.py, Asterisk AudioSocket in
-voice/audiosocket.py) decodes its wire format and calls the `PhoneCall`:
+A telephony transport (Twilio Media Streams in voice/twilio_routes.py, Asterisk
+AudioSocket in voice/audiosocket_server.py) decodes its wire format (voice/twilio.py,
+voice/audiosocket.py) and calls the `PhoneCall`:
 
     call = PhoneCall(services, transport, caller="+15550100001", settings=settings)
     if await call.start():           # False: unknown number, told so; the call hangs up
-        await call.hear_mulaw(b"...")    # or hear_pcm16(): 8 kHz audio, any length
+        await call.hear(samples)         # 8 kHz float samples, any length
         await call.dtmf("1")             # keypad digits, "*" and "#"
         call.played("reply-1")           # the far end played a reply out (Twilio's mark)
     await call.close()               # the far end hung up or the connection dropped
 
 and implements `PhoneTransport` to carry what the call sends back: 20 ms frames of 8 kHz
 audio, `clear` when the caller talks over a reply, `reply_sent` after each reply, and
-`hang_up`.
+`hang_up`. The call knows no wire format: it hears and sends float samples.
 
-Audio. Caller audio is decoded (μ-law or signed linear) and resampled once, 8 → 16 kHz,
-by one stream resampler per call (`upsampler`: libsoxr, or linear interpolation, which
-whisper heard better on recorded speech but worse on espeak's: bench/bench_phone.py),
-for the VAD and the speech-to-text; each
-utterance gets `stt_pad_s` of silence around it before whisper hears it. Reply audio is
-resampled once, from the TTS rate straight to 8 kHz, by a stream resampler (no clicks at
-chunk joins), cut into exact 160-sample frames (the last one padded with silence) and
-sent at real time, at most `playback_lead_ms` ahead, so that a barge-in stops the reply
-where the caller is.
+Audio. Caller audio is resampled once, 8 → 16 kHz, by one stream resampler per call
+(`upsampler`: libsoxr, or linear interpolation, which whisper heard better on recorded
+speech but worse on espeak's: bench/bench_phone.py), for the VAD and the speech-to-text;
+each utterance gets `stt_pad_s` of silence around it before whisper hears it. Reply audio
+is resampled once, from the TTS rate straight to 8 kHz, by a stream resampler (no clicks
+at chunk joins), cut into exact 160-sample frames (the last one padded with silence) and
+sent by the call's playout (voice/playout.py) at real time, at most `playback_lead_ms`
+ahead, so that a barge-in stops the reply where the caller is. The session's speech is
+taken up to `voice.playback_lead_ms` ahead of the caller, as the browser's is.
 
 Who is calling. The caller's number must be registered on a user (banking/phones.py);
 an unknown number hears that it is not registered, and the call ends.
@@ -38,19 +39,26 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Iterator
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from dialogue import reply as say
-from voice.audio import LinearUpsampler, StreamResampler, mulaw_decode, pcm16_to_float
+from voice import events
+from voice.audio import (
+    PHONE_RATE,
+    PIPELINE_RATE,
+    LinearUpsampler,
+    StreamResampler,
+    pcm16_to_float,
+)
+from voice.events import VoiceEvent
+from voice.playout import Playout
 from voice.session import MASKED, Admission, VoiceServices, VoiceSession, admit_all
 
 log = logging.getLogger(__name__)
 
-PHONE_RATE = 8_000
-STT_RATE = 16_000
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz: what telephony sends and expects
 FRAME_S = FRAME_SAMPLES / PHONE_RATE
 KEYS = frozenset("0123456789*#ABCD")
@@ -88,7 +96,7 @@ class PhoneTransport(Protocol):
 
 
 class PhoneCall:
-    """One call: its own session, VAD, resamplers, playback and keypad state."""
+    """One call: its own session, VAD, resamplers, playout and keypad state."""
 
     def __init__(
         self,
@@ -116,21 +124,19 @@ class PhoneCall:
         self._inbound = (
             LinearUpsampler()
             if settings.upsampler == "linear"
-            else StreamResampler(PHONE_RATE, STT_RATE)
+            else StreamResampler(PHONE_RATE, PIPELINE_RATE)
         )
-        self._lead_s = settings.playback_lead_ms / 1000
-        # Reply playback: 8 kHz samples waiting for the player, and where they come from.
-        self._out = np.zeros(0, dtype=np.float32)
+        # Reply audio: 20 ms frames paced out to the transport, and where they come from.
+        self._playout: Playout[np.ndarray] = Playout(
+            transport.send_frame, settings.playback_lead_ms / 1000
+        )
+        self._session_lead_s = services.settings.playback_lead_ms / 1000
         self._outbound: StreamResampler | None = None  # None: no reply is being received
-        self._reply_complete = False  # all of the reply's audio is in _out
+        self._partial = np.zeros(0, dtype=np.float32)  # less than a frame, waiting for more
         self._replies = 0
-        self._reply_name = ""
+        self._reply_name = ""  # the latest reply's
         self._unplayed: str | None = None  # a reply the far end may still be playing
         self._played = asyncio.Event()
-        self._generation = 0  # +1 on each barge-in: a frame of an older one is dropped
-        self._wake = asyncio.Event()
-        self._clock: float | None = None
-        self._player: asyncio.Task[None] | None = None
         self._announcing: asyncio.Task[None] | None = None
         # Keypad.
         self._awaiting_pin = False
@@ -141,7 +147,6 @@ class PhoneCall:
     async def start(self) -> bool:
         """Identify the caller; greet a registered one (True), or tell an unknown number
         so and hang up (False)."""
-        self._player = asyncio.create_task(self._play())
         person = await asyncio.to_thread(self.services.assistant.caller, self.caller)
         if person is None:
             log.info("call %s: the calling number is not registered", self.call_id)
@@ -166,14 +171,10 @@ class PhoneCall:
         )
         return True
 
-    async def hear_mulaw(self, data: bytes) -> None:
-        """G.711 μ-law caller audio at 8 kHz (Twilio's audio/x-mulaw)."""
-        await self._hear(mulaw_decode(data))
-
-    async def hear_pcm16(self, data: bytes) -> None:
-        """Signed linear 16-bit little-endian caller audio at 8 kHz (AudioSocket's slin);
-        raises AudioFormatError for an odd byte count."""
-        await self._hear(pcm16_to_float(data))
+    async def hear(self, samples: np.ndarray) -> None:
+        """The caller's audio: float samples at the telephone's 8 kHz."""
+        if self.session is not None:
+            await self.session.hear(self._inbound.push(samples))
 
     async def dtmf(self, key: str) -> None:
         """A key pressed on the caller's keypad: "0"-"9", "*", "#" (or "A"-"D")."""
@@ -208,45 +209,40 @@ class PhoneCall:
         is audited); a transfer still waiting for its PIN is never made.
         """
         self._awaiting_pin, self._digits = False, ""
-        for task in (self._announcing, self._player):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        if self._announcing is not None:
+            self._announcing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._announcing
+        await self._playout.close()
         if self.session is not None:
             await self.session.close()
 
     # -- VoiceOutput: what the session says ----------------------------------------------
 
-    async def event(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "speech_start":
+    async def send(self, event: VoiceEvent) -> None:
+        if isinstance(event, events.SpeechStart):
             await self._interrupt()
-        elif kind == "reply":
-            self._awaiting_pin = (message.get("data") or {}).get("awaiting") == "password"
+        elif isinstance(event, events.Reply):
+            self._awaiting_pin = event.awaiting == "password"
             self._digits = ""
-        elif kind == "audio_start":
-            self._begin_reply(int(message["sample_rate"]))
-        elif kind == "audio_end":
-            if message.get("interrupted"):
+        elif isinstance(event, events.AudioStart):
+            self._begin_reply(event.sample_rate)
+        elif isinstance(event, events.AudioChunk):
+            self._add_reply_audio(pcm16_to_float(event.pcm16))
+            await self._playout.within(self._session_lead_s)
+        elif isinstance(event, events.AudioEnd):
+            if event.interrupted:
                 await self._interrupt()
             else:
                 self._end_reply()
-        elif kind == "error":
-            await self._announce(str(message["message"]))
-
-    async def audio(self, pcm16: bytes) -> None:
-        self._add_reply_audio(pcm16_to_float(pcm16))
+        elif isinstance(event, events.Error):
+            await self._announce(event.message)
 
     # -- inside --------------------------------------------------------------------------
 
-    async def _hear(self, samples: np.ndarray) -> None:
-        if self.session is not None:
-            await self.session.hear(self._inbound.push(samples))
-
     def _begin_reply(self, sample_rate: int) -> None:
         self._outbound = StreamResampler(sample_rate, PHONE_RATE)
-        self._reply_complete = False
+        self._partial = np.zeros(0, dtype=np.float32)
         self._replies += 1
         self._reply_name = self._unplayed = f"reply-{self._replies}"
         self._played.clear()
@@ -254,52 +250,44 @@ class PhoneCall:
     def _add_reply_audio(self, samples: np.ndarray) -> None:
         if self._outbound is None:
             return  # a reply the caller interrupted: its remaining audio is dropped
-        self._out = np.concatenate([self._out, self._outbound.push(samples)])
-        self._wake.set()
+        self._queue_frames(self._outbound.push(samples))
 
     def _end_reply(self) -> None:
         if self._outbound is None:
             return
-        self._out = np.concatenate(
-            [self._out, self._outbound.push(np.zeros(0, dtype=np.float32), last=True)]
-        )
+        self._queue_frames(self._outbound.push(np.zeros(0, dtype=np.float32), last=True))
         self._outbound = None
-        self._out = np.pad(self._out, (0, -self._out.size % FRAME_SAMPLES))
-        self._reply_complete = True
-        self._wake.set()
+        if self._partial.size:
+            last = np.pad(self._partial, (0, FRAME_SAMPLES - self._partial.size))
+            self._playout.queue(last, FRAME_S)
+            self._partial = np.zeros(0, dtype=np.float32)
+        name = self._reply_name
+        self._playout.mark(lambda: self._reply_sent(name))
+
+    async def _reply_sent(self, name: str) -> None:
+        """A reply's last frame is sent: tell the far end, unless another reply began
+        since (its mark, after its own frames, says when both have played)."""
+        if name == self._reply_name:
+            await self.transport.reply_sent(name)
+
+    def _queue_frames(self, samples: np.ndarray) -> None:
+        """Cut 8 kHz audio into whole frames for the playout; a remainder waits for more."""
+        audio = np.concatenate([self._partial, samples])
+        whole = audio.size - audio.size % FRAME_SAMPLES
+        for start in range(0, whole, FRAME_SAMPLES):
+            self._playout.queue(audio[start : start + FRAME_SAMPLES], FRAME_S)
+        self._partial = audio[whole:]
 
     async def _interrupt(self) -> None:
         """Barge-in: drop the reply's remaining audio, and the far end's if it holds any."""
-        self._generation += 1
-        self._outbound, self._reply_complete = None, False
-        self._out = np.zeros(0, dtype=np.float32)
+        self._playout.interrupt()
+        self._outbound = None
+        self._partial = np.zeros(0, dtype=np.float32)
         if self._announcing is not None:
             self._announcing.cancel()
         if self._unplayed is not None:
             self._unplayed = None
             await self.transport.clear()
-
-    async def _play(self) -> None:
-        """Send queued reply audio frame by frame at real time, `lead` ahead at most."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._out.size >= FRAME_SAMPLES:
-                generation = self._generation
-                frame, self._out = self._out[:FRAME_SAMPLES], self._out[FRAME_SAMPLES:]
-                now = loop.time()
-                if self._clock is None or self._clock < now:
-                    self._clock = now  # nothing was playing (or audio came late): start now
-                if self._clock - now > self._lead_s:
-                    await asyncio.sleep(self._clock - now - self._lead_s)
-                    if generation != self._generation:
-                        break  # barged in while waiting: this frame is not wanted
-                await self.transport.send_frame(frame)
-                self._clock += FRAME_S
-            if self._reply_complete and self._out.size == 0:
-                self._reply_complete = False
-                await self.transport.reply_sent(self._reply_name)
 
     async def _announce(self, text: str) -> None:
         """Say a text that is not an assistant reply (greeting, unknown caller, error)."""
@@ -313,7 +301,7 @@ class PhoneCall:
     async def _hang_up_when_played(self) -> None:
         """Let the last reply play out (the far end says when, or it must have after its
         length plus `hang_up_after_s`), then hang up."""
-        queued_s = self._out.size / PHONE_RATE
+        queued_s = self._playout.queued_s
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._played.wait(), queued_s + self.settings.hang_up_after_s)
         await self.transport.hang_up()

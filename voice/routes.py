@@ -1,52 +1,29 @@
 """WS /ws/voice, the voice channel, and the browser voice widget at `/`.
 
-The socket is a thin adapter: binary frames are PCM16LE mono at 16 kHz (up to 1 s each),
-text frames are JSON messages; both go to one `VoiceSession`. The protocol is documented
-in README.md ("The voice channel").
+The socket is a thin adapter: its frames are decoded (voice/browser_protocol.py, the wire
+format) and go to one `VoiceSession`; what the session says is encoded back, the reply's
+audio paced by a playout (voice/playout.py).
 """
 
 import asyncio
-import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect, status
 from fastapi.requests import HTTPConnection
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from dialogue.chat_routes import known_user, over_limit, token_ended
-from dialogue.routes import MAX_MESSAGE_CHARS, MAX_PASSWORD_CHARS, AssistantDep
-from voice.audio import AudioFormatError, pcm16_to_float
-from voice.session import VoiceServices, VoiceSession
+from dialogue.routes import AssistantDep
+from voice import browser_protocol as wire
+from voice.events import AudioChunk, AudioEnd, AudioStart, Error, VoiceEvent
+from voice.playout import Playout
+from voice.session import VoiceServices, VoiceSession, VoiceSettings
 
 STATIC = Path(__file__).resolve().parent / "static"
-SAMPLE_RATE = 16_000
-MAX_AUDIO_FRAME_BYTES = 2 * SAMPLE_RATE  # one second of PCM16
 
 router = APIRouter(tags=["voice"])
-
-
-class PasswordMessage(BaseModel):
-    type: Literal["password"]
-    password: Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_CHARS)]
-
-
-class TextMessage(BaseModel):
-    type: Literal["text"]
-    text: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)]
-
-
-class EndOfSpeechMessage(BaseModel):
-    type: Literal["end_of_speech"]
-
-
-class PingMessage(BaseModel):
-    type: Literal["ping"]
-
-
-ClientMessage = PasswordMessage | TextMessage | EndOfSpeechMessage | PingMessage
-CLIENT_MESSAGE = TypeAdapter(Annotated[ClientMessage, Field(discriminator="type")])
 
 
 def _voice(connection: HTTPConnection) -> VoiceServices | None:
@@ -57,19 +34,45 @@ VoiceDep = Annotated[VoiceServices | None, Depends(_voice)]
 
 
 class SocketOutput:
-    """A session's events as JSON text frames and its audio as binary frames, in order."""
+    """A session's events as JSON text frames and its speech as binary frames, in order.
 
-    def __init__(self, websocket: WebSocket) -> None:
+    The speech is paced by a playout at most `voice.playback_lead_ms` ahead of the
+    listener, in frames of `voice.audio_chunk_ms`; its `audio_end` follows its last frame.
+    """
+
+    def __init__(self, websocket: WebSocket, settings: VoiceSettings) -> None:
         self._websocket = websocket
         self._sending = asyncio.Lock()
+        self._frame_ms = settings.audio_chunk_ms
+        self._playout = Playout(self._send_bytes, settings.playback_lead_ms / 1000)
+        self._sample_rate = 0  # of the reply's speech, from its AudioStart
 
-    async def event(self, message: dict[str, Any]) -> None:
-        async with self._sending:
-            await self._websocket.send_text(json.dumps(message, ensure_ascii=False))
+    async def send(self, event: VoiceEvent | wire.Pong) -> None:
+        if isinstance(event, AudioChunk):
+            rate = self._sample_rate
+            for frame in wire.audio_frames(event.pcm16, rate, self._frame_ms):
+                self._playout.queue(frame, wire.frame_seconds(frame, rate))
+            await self._playout.within(self._playout.lead_s)
+            return
+        if isinstance(event, AudioStart):
+            self._sample_rate = event.sample_rate
+        elif isinstance(event, AudioEnd):
+            if event.interrupted:
+                self._playout.interrupt()
+            elif not await self._playout.mark():
+                return  # the socket failed: nobody is listening
+        await self.send_text(wire.encode(event))
 
-    async def audio(self, pcm16: bytes) -> None:
+    async def send_text(self, text: str) -> None:
         async with self._sending:
-            await self._websocket.send_bytes(pcm16)
+            await self._websocket.send_text(text)
+
+    async def close(self) -> None:
+        await self._playout.close()
+
+    async def _send_bytes(self, frame: bytes) -> None:
+        async with self._sending:
+            await self._websocket.send_bytes(frame)
 
 
 @router.get("/", include_in_schema=False)
@@ -81,13 +84,13 @@ def widget() -> FileResponse:
 @router.websocket("/ws/voice")
 async def voice_socket(websocket: WebSocket, assistant: AssistantDep, voice: VoiceDep) -> None:
     await websocket.accept()
-    output = SocketOutput(websocket)
     user_id = await known_user(websocket, assistant)
     if isinstance(user_id, str) or voice is None:
         problem = user_id if isinstance(user_id, str) else "The voice channel is off here."
-        await output.event({"type": "error", "message": problem})
+        await websocket.send_text(wire.encode(Error(problem)))
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
+    output = SocketOutput(websocket, voice.settings)
 
     async def admit() -> str | None:
         """Each turn, like each chat message: the token still good, the user within limits."""
@@ -101,53 +104,31 @@ async def voice_socket(websocket: WebSocket, assistant: AssistantDep, voice: Voi
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 return
-            problem = await _dispatch(frame, session, output, max_text_bytes)
-            if problem:
-                await output.event({"type": "error", "message": problem})
+            try:
+                await _dispatch(frame, session, output, max_text_bytes)
+            except wire.ProtocolError as problem:
+                await output.send(Error(str(problem)))
     except WebSocketDisconnect:
         return  # the caller hung up, perhaps mid-reply: nothing was half-done
     finally:
         await session.close()
+        await output.close()
 
 
 async def _dispatch(
-    frame: dict[str, Any], session: VoiceSession, output: SocketOutput, max_text_bytes: int
-) -> str:
-    """Hand one frame to the session; what was wrong with it in words, or ""."""
+    frame: Mapping[str, Any], session: VoiceSession, output: SocketOutput, max_text_bytes: int
+) -> None:
+    """Hand one frame to the session; raises ProtocolError, in words, for a bad one."""
     audio = frame.get("bytes")
     if audio is not None:
-        if len(audio) > MAX_AUDIO_FRAME_BYTES:
-            return f"Audio frames are limited to 1 second ({MAX_AUDIO_FRAME_BYTES} bytes)."
-        try:
-            samples = pcm16_to_float(audio)
-        except AudioFormatError:
-            return "Audio frames are PCM signed 16-bit: an even number of bytes."
-        await session.hear(samples)
-        return ""
-    text = frame.get("text") or ""
-    if len(text.encode()) > max_text_bytes:
-        return f"Text messages are limited to {max_text_bytes} bytes."
-    try:
-        message = CLIENT_MESSAGE.validate_json(text)
-    except ValidationError as error:
-        return _problem(error)
-    if isinstance(message, PasswordMessage):
+        await session.hear(wire.decode_audio(audio))
+        return
+    message = wire.decode_message(frame.get("text") or "", max_text_bytes)
+    if isinstance(message, wire.PasswordMessage):
         await session.password(message.password)
-    elif isinstance(message, TextMessage):
+    elif isinstance(message, wire.TextMessage):
         await session.text(message.text)
-    elif isinstance(message, EndOfSpeechMessage):
+    elif isinstance(message, wire.EndOfSpeechMessage):
         await session.end_of_speech()
     else:
-        await output.event({"type": "pong"})
-    return ""
-
-
-def _problem(error: ValidationError) -> str:
-    """What is wrong with a text message, without repeating it (it may hold a password)."""
-    first = error.errors(include_url=False, include_input=False)[0]
-    if first["type"] in ("json_invalid", "model_attributes_type", "dict_type"):
-        return "Text messages must be JSON objects; audio goes in binary frames."
-    if first["type"].startswith("union_tag"):
-        return 'Unknown or missing "type": use "password", "text", "end_of_speech" or "ping".'
-    field = ".".join(str(part) for part in first["loc"][1:])
-    return f'Bad "{field}" in a "{first["loc"][0]}" message: {first["msg"]}.'
+        await output.send(wire.Pong())

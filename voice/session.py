@@ -2,8 +2,8 @@
 
 A `VoiceSession` knows nothing of WebSockets or telephones. A channel decodes its wire
 format to 16 kHz float samples, calls `hear()`, `password()`, `text()` and `end_of_speech()`,
-and carries what the session emits through its `VoiceOutput` (JSON-able events and PCM16
-audio). Each utterance becomes one `Assistant.turn()` of the session's conversation.
+and carries what the session says, typed events (voice/events.py), through its
+`VoiceOutput`. Each utterance becomes one `Assistant.turn()` of the session's conversation.
 
 Latency is what the user feels between the end of their speech and the first sound of the
 reply, so transcription starts as soon as the speaker pauses (`SpeechPaused`), before the
@@ -17,16 +17,19 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from dialogue import Assistant, AssistantReply, Factor
-from voice.stt import SAMPLE_RATE, SpeechToText, SttSettings, Transcript
+from voice import events
+from voice.audio import PIPELINE_RATE
+from voice.events import VoiceEvent
+from voice.stt import SpeechToText, SttSettings, Transcript
 from voice.tts import TextToSpeech, TtsSettings
 from voice.vad import (
     Endpointer,
@@ -44,11 +47,13 @@ MASKED = "••••••"
 
 
 class VoiceOutput(Protocol):
-    """Where a session's output goes: the channel encodes it for its wire."""
+    """Where a session's events go: the channel puts them on its wire, in order."""
 
-    async def event(self, message: dict[str, Any]) -> None: ...
-
-    async def audio(self, pcm16: bytes) -> None: ...
+    async def send(self, event: VoiceEvent) -> None:
+        """Carry `event`. For an `AudioChunk`, return once at most `voice.playback_lead_ms`
+        of the reply is queued and not yet heard (the channel's playout paces it), so that
+        speech is synthesised just ahead of the listener; an `AudioEnd` that says
+        interrupted drops what is queued."""
 
 
 # Asked before each turn: why the channel may not take one now (the caller's token ended,
@@ -138,7 +143,7 @@ class VoiceSession:
         self.admit = admit
         self.channel = channel
         self.factor = factor
-        self._pads = [np.zeros(round(s * SAMPLE_RATE), dtype=np.float32) for s in stt_pad_s]
+        self._pads = [np.zeros(round(s * PIPELINE_RATE), dtype=np.float32) for s in stt_pad_s]
         self.session_id = session_id or f"voice-{uuid.uuid4().hex}"
         self._endpointer = Endpointer(SileroVad(services.vad_model), services.settings.vad)
         self._inbox: asyncio.Queue[_Utterance | _Typed | _Password] = asyncio.Queue()
@@ -151,14 +156,7 @@ class VoiceSession:
         assistant = self.services.assistant
         self._hints = await asyncio.to_thread(assistant.contact_names, self.user_id)
         self._worker = asyncio.create_task(self._work())
-        await self.output.event(
-            {
-                "type": "ready",
-                "sample_rate": 16000,
-                "format": "pcm_s16le",
-                "session_id": self.session_id,
-            }
-        )
+        await self.output.send(events.Ready(self.session_id, PIPELINE_RATE))
 
     async def close(self) -> None:
         for task in (self._speaking, self._worker, self._early and self._early[1]):
@@ -168,7 +166,7 @@ class VoiceSession:
                     await task
 
     async def hear(self, samples: np.ndarray) -> None:
-        """16 kHz float samples from the caller's microphone."""
+        """Float samples at the pipeline's 16 kHz from the caller's microphone."""
         await self._handle(self._endpointer.feed(samples))
 
     async def end_of_speech(self) -> None:
@@ -184,10 +182,10 @@ class VoiceSession:
         await self._barge_in()
         await self._inbox.put(_Typed(text))
 
-    async def _handle(self, events: list[EndpointEvent]) -> None:
-        for event in events:
+    async def _handle(self, endpoints: list[EndpointEvent]) -> None:
+        for event in endpoints:
             if isinstance(event, SpeechStarted):
-                await self.output.event({"type": "speech_start"})  # the client stops playing
+                await self.output.send(events.SpeechStart())  # the client stops playing
                 await self._barge_in()
             elif isinstance(event, SpeechPaused):
                 transcribing = self._transcribe(event.audio)
@@ -230,9 +228,7 @@ class VoiceSession:
                 raise
             except Exception:
                 log.exception("voice turn failed (user %s)", self.user_id)
-                await self.output.event(
-                    {"type": "error", "message": "Sorry, something went wrong with that turn."}
-                )
+                await self.output.send(events.Error("Sorry, something went wrong with that turn."))
 
     async def _utterance(self, utterance: _Utterance) -> None:
         transcript = await (utterance.early or self._transcribe(utterance.audio))
@@ -243,7 +239,7 @@ class VoiceSession:
         }
         if not transcript.text:  # a cough, a door, noise: no turn
             log.info("voice: no words in %.2f s of audio", transcript.audio_s)
-            await self.output.event({"type": "no_speech"})
+            await self.output.send(events.NoSpeech())
             return
         await self._answer(transcript.text, None, timings, utterance.ended_at, heard=True)
 
@@ -257,7 +253,7 @@ class VoiceSession:
     ) -> None:
         refusal = await self.admit()
         if refusal:
-            await self.output.event({"type": "error", "message": refusal})
+            await self.output.send(events.Error(refusal))
             return
         started = time.perf_counter()
         reply: AssistantReply = await asyncio.to_thread(
@@ -272,53 +268,38 @@ class VoiceSession:
         timings["assistant_ms"] = _ms_since(started)
         if heard:
             shown = MASKED if reply.message_was_secret else text
-            await self.output.event({"type": "transcript", "text": shown, "final": True})
+            await self.output.send(events.Transcript(shown))
         await self._barge_in()
         self._speaking = asyncio.create_task(self._speak(reply, timings, since))
         await asyncio.wait([self._speaking])  # ends early on barge-in
 
     async def _speak(self, reply: AssistantReply, timings: dict[str, int], since: float) -> None:
-        """The reply event once its first piece of speech is ready, then the audio."""
+        """The reply event once its first piece of speech is ready, then the audio, piece
+        by piece as the channel takes it (its playout paces it to the listener)."""
         tts = self.services.tts
         pieces = iter(tts.pieces(reply.reply))
         synthesis_started = time.perf_counter()
         first = await _next_piece(pieces)
         timings["tts_first_ms"] = _ms_since(synthesis_started)
         timings["total_ms"] = timings.get("endpoint_ms", 0) + _ms_since(since)
-        await self.output.event(
-            {"type": "reply", **reply.body(), "session_id": self.session_id, "timings": timings}
-        )
+        awaiting = (reply.data or {}).get("awaiting")  # Assistant.turn() always says
+        await self.output.send(events.Reply(reply, self.session_id, dict(timings), awaiting))
         log.info("voice turn user=%s %s", self.user_id, _format_timings(timings))
         for listener in self.services.listeners:
             listener(timings)
-        await self.output.event(
-            {"type": "audio_start", "sample_rate": tts.sample_rate, "format": "pcm_s16le"}
-        )
-        chunk_bytes = 2 * tts.sample_rate * self.services.settings.audio_chunk_ms // 1000
-        lead_s = self.services.settings.playback_lead_ms / 1000
-        playing_since, sent_s = time.perf_counter(), 0.0
+        await self.output.send(events.AudioStart(tts.sample_rate))
         interrupted = True
         try:
             piece = first
             while piece is not None:
-                for start in range(0, len(piece), chunk_bytes):
-                    # Keep only `lead_s` ahead of the listener, so that a barge-in stops
-                    # the reply where they are, as a phone line needs anyway.
-                    ahead = sent_s - (time.perf_counter() - playing_since)
-                    if ahead > lead_s:
-                        await asyncio.sleep(ahead - lead_s)
-                    chunk = piece[start : start + chunk_bytes]
-                    await self.output.audio(chunk)
-                    sent_s += len(chunk) / 2 / tts.sample_rate
+                await self.output.send(events.AudioChunk(piece))
                 piece = await _next_piece(pieces)
             interrupted = False
         finally:
-            await asyncio.shield(
-                _quietly(self.output.event({"type": "audio_end", "interrupted": interrupted}))
-            )
+            await asyncio.shield(_quietly(self.output.send(events.AudioEnd(interrupted))))
 
 
-async def _next_piece(pieces: Any) -> bytes | None:
+async def _next_piece(pieces: Iterator[bytes]) -> bytes | None:
     return await asyncio.to_thread(next, pieces, None)
 
 

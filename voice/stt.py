@@ -41,7 +41,8 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 from pydantic import BaseModel, ConfigDict, Field
 
-SAMPLE_RATE = 16000
+from voice.audio import PIPELINE_RATE
+
 WINDOW_FRAMES = 3000  # Whisper's 30-second window, in 10 ms log-mel frames
 MAX_AUDIO_S = 30.0
 # Most tokens a second of speech can need (fast speech is ~4 words, ~6 tokens a second),
@@ -128,7 +129,7 @@ class SpeechToText:
         """Run the short path once, so the first real command does not pay for set-up."""
         rng = np.random.default_rng(0)
         with self._lock:
-            self._decode(rng.normal(0, 0.05, SAMPLE_RATE).astype(np.float32), (), full=False)
+            self._decode(rng.normal(0, 0.05, PIPELINE_RATE).astype(np.float32), (), full=False)
 
     def transcribe(self, audio: np.ndarray, hints: Sequence[str] = ()) -> Transcript:
         """The words in `audio` (float32, 16 kHz, mono, at most 30 s); "" if none.
@@ -146,8 +147,9 @@ class SpeechToText:
     def _run(self, audio: np.ndarray, hints: Sequence[str], full: bool) -> Transcript:
         _check_audio(audio)
         cpu, wall = time.process_time(), time.perf_counter()
-        audio_s = len(audio) / SAMPLE_RATE
-        decoded, path = None, "silent"
+        audio_s = len(audio) / PIPELINE_RATE
+        decoded: _Decoded | None = None
+        path: Route = "silent"
         if _loudest_dbfs(audio) >= self.settings.min_level_dbfs:
             with self._lock:
                 decoded = self._decode(audio, hints, full)
@@ -171,7 +173,7 @@ class SpeechToText:
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis]))
         )
         prompt = self._prompt(hints)
-        max_tokens = EXTRA_TOKENS + math.ceil(TOKENS_PER_S * len(audio) / SAMPLE_RATE)
+        max_tokens = EXTRA_TOKENS + math.ceil(TOKENS_PER_S * len(audio) / PIPELINE_RATE)
         # Timestamps on: ending a segment with a timestamp lets the model stop, where
         # without them it often starts the sentence again. None past the window's end.
         window_end = self._tokenizer.timestamp_begin + features.shape[1] // 2
@@ -240,13 +242,13 @@ def _check_audio(audio: np.ndarray) -> None:
             else type(audio).__name__
         )
         raise ValueError(f"audio must be a 1-D float32 array (16 kHz mono), not a {kind}")
-    if len(audio) > MAX_AUDIO_S * SAMPLE_RATE:
-        raise ValueError(f"audio of {len(audio) / SAMPLE_RATE:.1f} s is over {MAX_AUDIO_S:.0f} s")
+    if len(audio) > MAX_AUDIO_S * PIPELINE_RATE:
+        raise ValueError(f"audio of {len(audio) / PIPELINE_RATE:.1f} s is over {MAX_AUDIO_S:.0f} s")
     if not np.isfinite(audio).all():
         raise ValueError("audio holds NaN or infinite samples")
 
 
-def _loudest_dbfs(audio: np.ndarray, window: int = SAMPLE_RATE // 20) -> float:
+def _loudest_dbfs(audio: np.ndarray, window: int = PIPELINE_RATE // 20) -> float:
     """The level of the loudest 50 ms of the clip, in dB of full scale (-inf for none)."""
     if len(audio) == 0:
         return -math.inf

@@ -25,14 +25,13 @@ from xml.etree import ElementTree
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from voice.audio import mulaw_encode
+from voice.audio import PHONE_RATE, mulaw_decode, mulaw_encode
 
 MULAW = "audio/x-mulaw"
-SAMPLE_RATE = 8000
 # Seconds a ticket is good for: Twilio opens the stream right after the webhook.
 TICKET_TTL_S = 300
 # One media message carries 20 ms (160 bytes); more than a second of it is refused.
-MAX_MEDIA_BYTES = SAMPLE_RATE
+MAX_MEDIA_BYTES = PHONE_RATE
 
 
 class TwilioSettings(BaseModel):
@@ -174,23 +173,25 @@ def is_phone_audio(media_format: MediaFormat) -> bool:
     """Whether the stream is what this bridge speaks: μ-law, 8 kHz, mono."""
     return (media_format.encoding, media_format.sampleRate, media_format.channels) == (
         MULAW,
-        SAMPLE_RATE,
+        PHONE_RATE,
         1,
     )
 
 
-def media_payload(media: Media) -> bytes:
-    """The μ-law bytes of a media message; raises ValueError for bad base64 or too many."""
+def media_audio(media: Media) -> np.ndarray:
+    """The caller's audio in a media message, float samples at 8 kHz; raises ValueError for
+    bad base64 or too many bytes."""
     data = base64.b64decode(media.media.payload, validate=True)
     if len(data) > MAX_MEDIA_BYTES:
         raise ValueError(f"a media message carried {len(data)} bytes")
-    return data
+    return mulaw_decode(data)
 
 
 # Messages to Twilio.
 
 
 def media_message(stream_sid: str, samples: np.ndarray) -> str:
+    """Reply audio (float samples at 8 kHz) as a media message, μ-law."""
     payload = base64.b64encode(mulaw_encode(samples)).decode()
     return json.dumps({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
 

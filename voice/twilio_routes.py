@@ -10,6 +10,7 @@ ticket the webhook put in its TwiML.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import numpy as np
@@ -143,11 +144,11 @@ async def media_stream(websocket: WebSocket, voice: VoiceDep) -> None:
                 continue  # `connected`, or anything before `start`
             elif isinstance(message, twilio.Media):
                 try:
-                    audio = twilio.media_payload(message)
+                    audio = twilio.media_audio(message)
                 except ValueError:
                     log.warning("twilio stream %s: a media payload was not valid", call.call_id)
                     continue
-                await call.hear_mulaw(audio)
+                await call.hear(audio)
             elif isinstance(message, twilio.Dtmf):
                 await call.dtmf(message.dtmf.digit)
             elif isinstance(message, twilio.Mark):
@@ -162,7 +163,7 @@ async def media_stream(websocket: WebSocket, voice: VoiceDep) -> None:
             log.info("twilio stream %s: call ended", call.call_id)
 
 
-def _read(frame: dict[str, Any]) -> twilio.TwilioMessage | None:
+def _read(frame: Mapping[str, Any]) -> twilio.TwilioMessage | None:
     """The message in a frame, or None (logged) when it is not one this bridge knows."""
     text = frame.get("text")
     if text is None:

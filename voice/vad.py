@@ -12,10 +12,11 @@ import numpy as np
 import onnxruntime
 from pydantic import BaseModel, ConfigDict
 
-SAMPLE_RATE = 16_000
+from voice.audio import PIPELINE_RATE
+
 WINDOW = 512  # samples per VAD window at 16 kHz: 32 ms
 CONTEXT = 64  # samples of the previous window the model sees before each window
-WINDOW_MS = WINDOW * 1000 // SAMPLE_RATE
+WINDOW_MS = WINDOW * 1000 // PIPELINE_RATE
 
 
 class VadSettings(BaseModel):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voice.audio import PHONE_RATE as RATE
 from voice.audio import float_to_pcm16, read_wav, resample
 
-RATE = 8000
 FRAME_S = 0.02
 FRAME_BYTES = 320
 AUDIBLE = 0.01

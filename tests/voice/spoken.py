@@ -27,12 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nlu.numbers import normalise_numbers
 from nlu.result import Intent
+from voice.audio import PIPELINE_RATE as SAMPLE_RATE
 from voice.audio import read_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / ".cache" / "spoken"
 COMMANDS_FILE = Path(__file__).with_name("spoken_commands.yaml")
-SAMPLE_RATE = 16000
 # Seconds of silence before and after the words.
 PAD_S = (0.3, 0.5)
 # Part of every cache key: change it when the way clips are made changes.

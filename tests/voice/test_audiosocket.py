@@ -34,7 +34,7 @@ from tests.voice.audiosocket_peer import (
 )
 from tests.voice.conftest import VoiceServer, _serve
 from tests.voice.spoken import cached_spoken_wav, words
-from voice.audio import resample
+from voice.audio import PIPELINE_RATE, resample
 
 SECRET = "a-test-registration-secret"
 PIN = "1234"  # every demo user's (data/demo_users.yaml)
@@ -79,7 +79,7 @@ def heard(server: VoiceServer, frames: list[Received]) -> set[str]:
     """The words of reply audio, as the assistant's own speech-to-text hears them. tiny.en
     on the piper voice at 8 kHz mishears some ("you correct" for "incorrect") and may drop
     a sentence of a long reply: checks look for any of a few telling words."""
-    audio = resample(samples_of(frames), RATE, 16_000)
+    audio = resample(samples_of(frames), RATE, PIPELINE_RATE)
     return set(words(server.app.state.voice.stt.transcribe(audio).text))
 
 

@@ -19,10 +19,10 @@ from tests.voice.spoken import (
     word_error_rate,
     words,
 )
+from voice.audio import PIPELINE_RATE as SAMPLE_RATE
 from voice.audio import read_wav
 from voice.stt import SpeechToText, SttSettings, _without_loop
 
-SAMPLE_RATE = 16000
 CONTACTS = ("Ravi", "Jane", "John", "Mom", "Mike")  # demo user 1's contact names
 SETTINGS = SttSettings(
     cpu_threads=1,

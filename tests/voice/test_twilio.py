@@ -20,7 +20,7 @@ from tests.voice.conftest import VoiceServer
 from tests.voice.spoken import PAD_S, cached_spoken_wav, words
 from tests.voice.twilio_peer import FRAME_BYTES, FRAME_S, TwilioPeer
 from voice import twilio
-from voice.audio import mulaw_decode, resample
+from voice.audio import PHONE_RATE, PIPELINE_RATE, mulaw_decode, resample
 
 PIN = "1234"  # every demo user's (data/demo_users.yaml)
 JOHN = "+15550100001"  # demo user 1, whose contacts include Ravi (user 3)
@@ -37,7 +37,8 @@ def spoken(phrase: tuple[str, str]) -> object:
 def heard(server: VoiceServer, frames: list[tuple[float, bytes]]) -> list[str]:
     """The words the server's own STT hears in reply audio, as the caller got it."""
     audio = mulaw_decode(b"".join(data for _, data in frames))
-    return words(server.app.state.voice.stt.transcribe(resample(audio, 8000, 16000)).text)
+    audio = resample(audio, PHONE_RATE, PIPELINE_RATE)
+    return words(server.app.state.voice.stt.transcribe(audio).text)
 
 
 def assert_phone_audio(frames: list[tuple[float, bytes]]) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from nlu.model_files import require
 from tests.voice.spoken import cached_noise_wav, cached_spoken_wav
+from voice.audio import PIPELINE_RATE as RATE
 from voice.audio import read_wav
 from voice.vad import (
     WINDOW_MS,
@@ -19,7 +20,6 @@ from voice.vad import (
     VadSettings,
 )
 
-RATE = 16_000
 SETTINGS = VadSettings(
     threshold=0.5,
     start_ms=96,

@@ -25,9 +25,9 @@ import numpy as np
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from voice.audio import PHONE_RATE as RATE
 from voice.audio import mulaw_encode, read_wav, resample
 
-RATE = 8000
 FRAME_BYTES = 160  # 20 ms
 FRAME_S = 0.02
 SILENCE = mulaw_encode(np.zeros(FRAME_BYTES, dtype=np.float32))

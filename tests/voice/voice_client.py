@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from websockets.sync.client import ClientConnection, connect
 
+from voice.audio import PIPELINE_RATE as SAMPLE_RATE
 from voice.audio import float_to_pcm16, read_wav, resample
 
-SAMPLE_RATE = 16_000
 FRAME_S = 0.1
 
 
