@@ -90,4 +90,4 @@ lock: $(STAMP)
 	$(PY) -m pip freeze > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
