@@ -55,6 +55,7 @@ run: $(STAMP) models rasa-model system-packages
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy banking dialogue nlu voice server.py
 
 # The tests use PostgreSQL on 127.0.0.1:5432 (TEST_POSTGRES_URL overrides); start it if down.
 postgres:
@@ -89,4 +90,4 @@ lock: $(STAMP)
 	$(PY) -m pip freeze > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -30,6 +30,8 @@ class TransferAudit(SQLModel, table=True):
     transfer_id: str | None = Field(default=None, index=True)
 
 
+# The model's Table (SQLModel declares no `__table__` to a type checker).
+_TABLE = TransferAudit.metadata.tables["transfer_audit"]
 _REFUSE = "RAISE EXCEPTION 'transfer_audit is append-only'"
 for statement in (
     "CREATE OR REPLACE FUNCTION transfer_audit_append_only() RETURNS trigger "
@@ -39,12 +41,10 @@ for statement in (
     "CREATE TRIGGER transfer_audit_no_truncate BEFORE TRUNCATE ON transfer_audit "
     "FOR EACH STATEMENT EXECUTE FUNCTION transfer_audit_append_only()",
 ):
-    event.listen(
-        TransferAudit.__table__, "after_create", DDL(statement).execute_if(dialect="postgresql")
-    )
+    event.listen(_TABLE, "after_create", DDL(statement).execute_if(dialect="postgresql"))
 for action in ("UPDATE", "DELETE"):
     event.listen(
-        TransferAudit.__table__,
+        _TABLE,
         "after_create",
         DDL(
             f"CREATE TRIGGER transfer_audit_no_{action.lower()} BEFORE {action} ON transfer_audit "

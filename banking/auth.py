@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import jwt
 from pydantic import BaseModel, ConfigDict, Field
@@ -149,7 +149,7 @@ class Tokens:
         }
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
-    def _claims(self, token: str, kind: TokenKind) -> dict:
+    def _claims(self, token: str, kind: TokenKind) -> dict[str, Any]:
         try:
             claims = jwt.decode(
                 token,

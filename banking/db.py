@@ -1,9 +1,11 @@
 """Engine creation: SQLite with real write locks, or PostgreSQL."""
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel, create_engine, text
 
 # Importing the models registers their tables on SQLModel.metadata.
@@ -75,7 +77,7 @@ def writing(engine: Engine) -> Engine:
 
 def _use_sqlite_locking(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -84,6 +86,6 @@ def _use_sqlite_locking(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

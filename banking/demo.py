@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -42,7 +43,7 @@ def seed_demo_data(engine: Engine, path: Path, now: datetime | None = None) -> b
     return True
 
 
-def _add_phones(session: Session, spec: dict) -> None:
+def _add_phones(session: Session, spec: dict[str, Any]) -> None:
     """Each demo user's number and the one published demo PIN (for the demo users that
     are still there, under their demo email)."""
     pin_hash = hash_pin(spec["pin"])
@@ -53,7 +54,7 @@ def _add_phones(session: Session, spec: dict) -> None:
             set_pin_hash(session, user["id"], pin_hash)
 
 
-def _insert(session: Session, spec: dict, now: datetime) -> None:
+def _insert(session: Session, spec: dict[str, Any], now: datetime) -> None:
     # One hash for the one published demo password: bcrypt costs ~0.25 s per hash.
     password_hash = hash_password(spec["password"])
     zone = ZoneInfo(spec["timezone"])
@@ -76,6 +77,7 @@ def _insert(session: Session, spec: dict, now: datetime) -> None:
         account = Account(user_id=user["id"], balance=balance)
         session.add(account)
         session.flush()
+        assert account.id is not None  # given by the flush
         for alias, contact_id in user.get("contacts", {}).items():
             session.add(Contact(owner_id=user["id"], alias=alias, contact_user_id=contact_id))
         for made in generated:

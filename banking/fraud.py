@@ -173,8 +173,9 @@ class AlreadyReported(Exception):
 
 Clock = Callable[[], datetime]
 # The two sides of a transfer, built once: building them costs more than the query.
-_DEBIT = LedgerEntry.__table__.alias("debit")  # type: ignore[attr-defined]
-_CREDIT = LedgerEntry.__table__.alias("credit")  # type: ignore[attr-defined]
+# (SQLModel declares no `__table__` to a type checker: the Table is read from the metadata.)
+_DEBIT = LedgerEntry.metadata.tables["ledgerentry"].alias("debit")
+_CREDIT = LedgerEntry.metadata.tables["ledgerentry"].alias("credit")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -343,17 +344,17 @@ class FraudMonitor:
                 .order_by(col(LedgerEntry.created_at).desc(), col(LedgerEntry.id).desc())
                 .limit(self.settings.recent_payments)
             ).all()
-            paid = any(entry.counterparty.lower() == receiver.lower() for entry in payments)
+            paid = any(name.lower() == receiver.lower() for _, name, _, _ in payments)
             if not paid:
                 paid = self._paid_account(session, accounts.get(user_id), accounts.get(receiver_id))
         since = now - timedelta(seconds=self.settings.burst_window_s)
         in_window = sum(
             1
-            for entry in payments
-            if entry.transfer_id is not None and _utc(entry.created_at) > since
+            for _, _, transfer_id, created_at in payments
+            if transfer_id is not None and _utc(created_at) > since
         )
         return Habits(
-            recent_payments=[entry.amount for entry in payments],
+            recent_payments=[amount for amount, _, _, _ in payments],
             paid_receiver_before=paid,
             transfers_in_window=in_window,
             local_hour=now.astimezone(self.zone).hour,

@@ -109,6 +109,7 @@ class Ledger:
             if sender_id not in accounts or receiver_id not in accounts:
                 raise AccountNotFound(f"no account for user {sender_id} or {receiver_id}")
             sender, receiver = accounts[sender_id], accounts[receiver_id]
+            assert sender.id is not None and receiver.id is not None  # rows read have ids
             if sender.balance < amount:
                 raise InsufficientFunds(sender.balance, amount)
             sender.balance -= amount

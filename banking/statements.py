@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func
+from sqlalchemy import ColumnElement, Engine, func
 from sqlmodel import Session, col, or_, select
 
 from banking.ledger import AccountNotFound
@@ -132,11 +132,11 @@ class Statements:
         """Page `page` (from 1) of the user's entries, newest first, `limit` to a page."""
         with Session(self.engine) as session:
             account = _account_of_user(session, user_id)
-            where = [LedgerEntry.account_id == account.id]
+            where = [col(LedgerEntry.account_id) == account.id]
             if category is not None:
                 where.append(_in_category(category))
             if entry_type is not None:
-                where.append(LedgerEntry.type == entry_type)
+                where.append(col(LedgerEntry.type) == entry_type)
             total = session.exec(select(func.count()).select_from(LedgerEntry).where(*where)).one()
             query = (
                 select(LedgerEntry)
@@ -195,11 +195,11 @@ class Statements:
         return Spending(start, end, rows)
 
 
-def _in_category(category: str):  # type: ignore[no-untyped-def]
+def _in_category(category: str) -> ColumnElement[bool]:
     """The SQL condition for one category; "other" includes entries without one."""
     if category == OTHER:
-        return or_(col(LedgerEntry.category).is_(None), LedgerEntry.category == OTHER)
-    return LedgerEntry.category == category
+        return or_(col(LedgerEntry.category).is_(None), col(LedgerEntry.category) == OTHER)
+    return col(LedgerEntry.category) == category
 
 
 def _account_of_user(session: Session, user_id: int) -> Account:

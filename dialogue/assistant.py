@@ -10,13 +10,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from banking import Directory, Factor, Ledger, Person, rupees_number, rupees_to_paise
 from banking.logs import log_event
-from banking.statements import Statements, period_range
+from banking.statements import Period, Statements, period_range
 from dialogue import reply as say
 from dialogue.contacts import find_contact
 from dialogue.conversation import (
@@ -328,7 +329,8 @@ class Assistant:
     def _spending(self, person: Person, meaning: NLUResult) -> AssistantReply:
         """What the user spent in a period (this month unless said), on one category or all."""
         period = meaning.period or DEFAULT_SPENDING_PERIOD
-        start, end = period_range(period, datetime.now(UTC), self.zone)  # type: ignore[arg-type]
+        # nlu reads periods from its PERIODS, the same names as Period (tests/banking checks).
+        start, end = period_range(cast(Period, period), datetime.now(UTC), self.zone)
         spending = self.statements.spending(person.id, start, end, meaning.category)
         return AssistantReply(
             reply=say.spent(spending.total, meaning.category, period, spending.by_category),

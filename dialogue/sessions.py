@@ -119,7 +119,8 @@ class RedisSessionStore:
     def load(self, key: str) -> str | None:
         with _answering():
             state = self._redis.get(self.key_prefix + key)
-        return None if state is None else state.decode()
+        # Bytes: the client is made without decode_responses.
+        return state.decode() if isinstance(state, bytes) else state
 
     def save(self, key: str, state: str, ttl_s: int | None = None) -> None:
         with _answering():

@@ -92,7 +92,8 @@ def score(
     is_sure: Callable[[NLUResult, str], bool],
 ) -> Scores:
     labels = {example.intent for example in examples}
-    predicted, latencies = [], []
+    predicted: list[str] = []
+    latencies: list[float] = []
     slots = {key: [0, 0] for key in ("amount", "receiver", "count", "category", "period")}
     for example in examples:
         normalise.cache_clear()  # time each item as a first reading, as in a live turn

@@ -13,9 +13,11 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import llama_cpp
+from llama_cpp.llama_grammar import LlamaGrammar
+from llama_cpp.llama_types import CreateCompletionResponse
 from pydantic import BaseModel, ConfigDict
 
 from nlu import rules
@@ -145,7 +147,7 @@ class LLMBackend:
         except (ValueError, RuntimeError, OSError) as error:
             raise ModelFileError(f"model file {path} cannot be loaded: {error}") from error
         self.settings = settings
-        self._grammar = llama_cpp.LlamaGrammar.from_string(GRAMMAR, verbose=False)
+        self._grammar = LlamaGrammar.from_string(GRAMMAR, verbose=False)
         self._prefix = _tokenize(llm, few_shot_prefix(), special=True)
         self._suffix = _tokenize(llm, USER_END, special=True)
         if len(self._prefix) + len(self._suffix) + settings.max_tokens >= settings.n_ctx:
@@ -203,8 +205,12 @@ class LLMBackend:
                 [lambda _ids, _logits: time.monotonic() >= deadline]
             ),
         )
+        # Not streamed, so one response (llama_cpp's return type names the stream's iterator too).
+        generated = cast(CreateCompletionResponse, completion)["choices"][0]["text"]
         try:
-            return json.loads(completion["choices"][0]["text"], parse_float=Decimal)
+            # The grammar allows one JSON object only.
+            fields: dict[str, Any] = json.loads(generated, parse_float=Decimal)
+            return fields
         except json.JSONDecodeError:
             return None  # cut short by the time budget or max_tokens
 

@@ -9,16 +9,16 @@ import re
 from decimal import Decimal, localcontext
 
 _UNIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_TEEN_WORDS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen")
+_TEEN_WORDS: tuple[str, ...] = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen")
 _TEEN_WORDS += ("sixteen", "seventeen", "eighteen", "nineteen")
 _TENS_WORDS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_SHORT_SCALES = ("thousand", "million", "billion", "trillion", "quadrillion", "quintillion")
-_SHORT_SCALES += ("sextillion", "septillion", "octillion", "nonillion", "decillion")
+_SHORT_SCALES: tuple[str, ...] = ("thousand", "million", "billion", "trillion", "quadrillion")
+_SHORT_SCALES += ("quintillion", "sextillion", "septillion", "octillion", "nonillion", "decillion")
 
 UNITS = {w: n for n, w in enumerate(_UNIT_WORDS)}
 TEENS = {w: n + 10 for n, w in enumerate(_TEEN_WORDS)}
 TENS = {w: (n + 2) * 10 for n, w in enumerate(_TENS_WORDS)}
-SCALES = {w: 1000 ** (n + 1) for n, w in enumerate(_SHORT_SCALES)}
+SCALES: dict[str, int] = {w: 1000 ** (n + 1) for n, w in enumerate(_SHORT_SCALES)}
 SCALES |= {"lakh": 10**5, "lac": 10**5, "crore": 10**7}
 # Spoken digits after "point", where "oh" and "o" mean zero.
 DIGIT_WORDS = UNITS | {"oh": 0, "o": 0}

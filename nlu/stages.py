@@ -2,6 +2,7 @@
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -10,6 +11,7 @@ from nlu import rules
 from nlu.llm import LLMBackend, LLMSettings
 from nlu.model_files import ModelFileError, require
 from nlu.numbers import normalise_numbers, parse_money, parse_number
+from nlu.pipeline import Stage
 from nlu.rasa import RasaBackend, RasaServer, RasaSettings
 from nlu.result import BANKING_INTENTS, DIALOGUE_ACTS, NLUResult
 
@@ -158,9 +160,9 @@ class LLMStage:
             log.error("the LLM stage is unavailable: %s", error)
 
 
-def build_stages(backends: list[str], settings: BackendSettings) -> list:
+def build_stages(backends: list[str], settings: BackendSettings) -> list[Stage]:
     """The configured stages, in order, started."""
-    factories = {
+    factories: dict[str, Callable[[], Stage]] = {
         "rules": RulesStage,
         "rasa": lambda: RasaStage(settings.rasa),
         "llm": lambda: LLMStage(settings.llm),

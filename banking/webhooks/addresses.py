@@ -75,7 +75,9 @@ def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.I
         raise UnsafeUrl("The URL's host name cannot be resolved.") from error
     addresses = []
     for *_, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0].split("%")[0])  # drop an IPv6 zone
+        # Text for IPv4 and IPv6, the only families a host name resolves to here.
+        host_address = str(sockaddr[0])
+        address = ipaddress.ip_address(host_address.split("%")[0])  # drop an IPv6 zone
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         addresses.append(address)

@@ -79,10 +79,11 @@ def queue_deliveries(session: Session, event: Event) -> None:
         return
     now = datetime.now(UTC)
     body = webhook_body(event)
+    assert event.id is not None  # Events.add flushed it
     session.add_all(
         WebhookDelivery(
             subscription_id=subscription.id,
-            event_id=event.id,  # type: ignore[arg-type]  # set by webhook_body's check
+            event_id=event.id,
             event_type=event.type,
             body=body,
             next_attempt_at=now,

@@ -30,4 +30,4 @@ class WebhookSettings(BaseModel):
     def retry_delay_s(self, attempts: int) -> float:
         """Seconds to wait after the `attempts`-th failed attempt: base, 2x base, 4x base...
         up to retry_max_s."""
-        return min(self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
+        return min(self.retry_max_s, self.retry_base_s * 2.0 ** (attempts - 1))

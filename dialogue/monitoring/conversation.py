@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from dialogue.monitoring import pii
 from dialogue.reply import AssistantReply
+from nlu.stages import LLMStage, RasaStage
 
 
 class ConversationMetadata(BaseModel):
@@ -63,8 +64,8 @@ class TurnWatch:
 
     def _model(self, source: str) -> str:
         stage = next((s for s in self.state.nlu.stages if s.name == source), None)
-        if source == "llm" and stage is not None:
+        if source == "llm" and isinstance(stage, LLMStage):
             return stage.model_id
-        if source == "rasa" and stage is not None:
+        if source == "rasa" and isinstance(stage, RasaStage):
             return f"rasa:{stage.server.model.name}"
         return source

@@ -23,10 +23,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, QueuePool, text
 
 from dialogue.sessions import (
     MemorySessionStore,
@@ -35,6 +35,7 @@ from dialogue.sessions import (
     SessionStoreUnavailable,
 )
 from nlu import Pipeline
+from nlu.stages import LLMStage, RasaStage
 
 
 class _Transcriber(Protocol):
@@ -66,6 +67,8 @@ RASA_PROBE_TEXT = "hello"
 TTS_PROBE_TEXT = "Health check."
 STT_PROBE_SAMPLES = 16_000  # one second at 16 kHz
 
+StageT = TypeVar("StageT")
+
 
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
@@ -84,7 +87,7 @@ def database(engine: Engine) -> dict[str, Any]:
         "backend": engine.dialect.name,
     }
     pool = engine.pool
-    if hasattr(pool, "checkedout") and hasattr(pool, "size"):
+    if isinstance(pool, QueuePool):  # the one kind that counts its connections
         report["connection_pool"] = {
             "active": pool.checkedout(),
             "idle": pool.checkedin(),
@@ -120,7 +123,7 @@ def session_store(store: SessionStore) -> dict[str, Any]:
 
 
 def rasa(pipeline: Pipeline) -> dict[str, Any]:
-    stage = _stage(pipeline, "rasa")
+    stage = _stage(pipeline, RasaStage)
     if stage is None:
         return {"status": "off"}
     if not stage.server.is_ready:  # loading its model, or dead until the watchdog restarts it
@@ -133,7 +136,7 @@ def rasa(pipeline: Pipeline) -> dict[str, Any]:
 
 
 def llm(pipeline: Pipeline) -> dict[str, Any]:
-    stage = _stage(pipeline, "llm")
+    stage = _stage(pipeline, LLMStage)
     if stage is None:
         return {"status": "off"}
     report: dict[str, Any] = {"model_name": stage.model_id, "loaded": False}
@@ -211,5 +214,6 @@ def overall(components: dict[str, dict[str, Any]]) -> str:
     return "healthy" if states <= {"healthy"} else "degraded"
 
 
-def _stage(pipeline: Pipeline, name: str) -> Any:
-    return next((stage for stage in pipeline.stages if stage.name == name), None)
+def _stage(pipeline: Pipeline, kind: type[StageT]) -> StageT | None:
+    """The pipeline's stage of this kind, if it runs one."""
+    return next((stage for stage in pipeline.stages if isinstance(stage, kind)), None)

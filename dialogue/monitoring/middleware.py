@@ -62,7 +62,8 @@ def route_of(scope: Scope) -> str:
     """The route template that answered the request (set by the router while routing)."""
     route = scope.get("route")
     if route is not None and hasattr(route, "path"):
-        return route.path
+        path: str = route.path  # a Route's, WebSocketRoute's or Mount's template
+        return path
     for candidate in getattr(scope.get("app"), "routes", ()):
         if isinstance(candidate, Mount) and scope["path"].startswith(candidate.path + "/"):
             return candidate.path
