@@ -119,7 +119,7 @@ def bearer(client: TestClient, user_id: int) -> dict[str, str]:
     Logging in would give the same token but costs a bcrypt check (~0.25 s);
     tests/api/test_auth.py tests the login itself.
     """
-    token = client.app.state.tokens.issue(user_id).access_token
+    token = client.app.state.services.bank.tokens.issue(user_id).access_token
     return {"Authorization": f"Bearer {token}"}
 
 

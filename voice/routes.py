@@ -15,8 +15,8 @@ from fastapi.requests import HTTPConnection
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from dialogue.chat_routes import known_user, over_limit, token_ended
-from dialogue.routes import MAX_MESSAGE_CHARS, MAX_PASSWORD_CHARS, AssistantDep
+from banking.api.deps import MAX_PASSWORD_CHARS, known_user, over_limit, token_ended
+from dialogue.api.deps import MAX_MESSAGE_CHARS, AssistantDep
 from voice.audio import AudioFormatError, pcm16_to_float
 from voice.session import VoiceServices, VoiceSession
 
@@ -50,7 +50,7 @@ CLIENT_MESSAGE = TypeAdapter(Annotated[ClientMessage, Field(discriminator="type"
 
 
 def _voice(connection: HTTPConnection) -> VoiceServices | None:
-    return connection.app.state.voice
+    return connection.app.state.services.voice
 
 
 VoiceDep = Annotated[VoiceServices | None, Depends(_voice)]
@@ -94,7 +94,7 @@ async def voice_socket(websocket: WebSocket, assistant: AssistantDep, voice: Voi
         return await token_ended(websocket, user_id) or await over_limit(websocket, user_id)
 
     session = VoiceSession(voice, user_id, output, admit=admit)
-    max_text_bytes = websocket.app.state.settings.security.max_ws_message_bytes
+    max_text_bytes = websocket.app.state.services.settings.security.max_ws_message_bytes
     await session.start()
     try:
         while True:

@@ -19,9 +19,9 @@ from sqlmodel import Session, col, func, select
 
 from banking import make_engine
 from banking.audit import TransferAudit
+from banking.idempotency import transfer_id_for
 from banking.models import LedgerEntry
 from banking.notifications import Notification
-from dialogue.idempotency import transfer_id_for
 from server import create_app
 from tests.conftest import REDIS_URL, bearer, free_port, settings_for
 from tests.test_faults import QUIET, check_ledger, prepare_users, total_balance
@@ -54,12 +54,12 @@ def send(
 
 
 def balances(client: TestClient) -> dict[int, int]:
-    ledger = client.app.state.assistant.ledger
+    ledger = client.app.state.services.dialogue.assistant.ledger
     return {user: ledger.balance(user) for user in START}
 
 
 def audit(client: TestClient, user: int = 1) -> list[tuple[str, str, str | None]]:
-    with Session(client.app.state.assistant.ledger.engine) as session:
+    with Session(client.app.state.services.dialogue.assistant.ledger.engine) as session:
         rows = session.exec(
             select(TransferAudit)
             .where(TransferAudit.user_id == user)
@@ -76,7 +76,7 @@ def test_a_transfer_moves_the_money_once_and_says_so(client: TestClient) -> None
     assert (made["amount"], made["currency"], made["balance_after"]) == (250.5, "INR", 9749.5)
     assert (made["from_account"], made["to_account"], made["to_name"]) == (1, 3, "Ravi")
     assert balances(client) == {**START, 1: 1_000_000 - 25_050, 3: 500_000 + 25_050}
-    with Session(client.app.state.assistant.ledger.engine) as session:
+    with Session(client.app.state.services.dialogue.assistant.ledger.engine) as session:
         entries = session.exec(
             select(LedgerEntry).where(LedgerEntry.transfer_id == made["transaction_id"])
         ).all()
@@ -85,7 +85,7 @@ def test_a_transfer_moves_the_money_once_and_says_so(client: TestClient) -> None
         ("debit", 25_050, "Sent ₹250.50 to Ravi"),
     ]
     assert audit(client) == [("api", "completed", None)]
-    events = client.app.state.assistant.ledger.events
+    events = client.app.state.services.dialogue.assistant.ledger.events
     assert [event.type for event in events.for_user(1)] == ["transaction.completed"]
     assert events.for_user(1)[0].payload["channel"] == "api"
     assert [event.type for event in events.for_user(3)] == ["transaction.received"]
@@ -190,7 +190,9 @@ def test_the_telephone_pin_may_be_the_second_factor(client: TestClient) -> None:
     made = send(client, {**pin, "mfa_token": "1234"})
     assert made.status_code == 201, made.text
     assert balances(client)[1] == START[1] - 25_050
-    failed = client.app.state.assistant.ledger.events.for_user(1, "password.failed")
+    failed = client.app.state.services.dialogue.assistant.ledger.events.for_user(
+        1, "password.failed"
+    )
     assert [event.payload["factor"] for event in failed] == ["pin", "pin"]
 
 
@@ -273,7 +275,7 @@ def test_only_the_owner_may_send_from_an_account(client: TestClient) -> None:
 def test_a_token_that_is_not_a_valid_access_token_is_401_on_both_routes(
     client: TestClient,
 ) -> None:
-    tokens = client.app.state.tokens
+    tokens = client.app.state.services.bank.tokens
     pair = tokens.issue(2)
     logged_out = tokens.issue(2).access_token
     tokens.revoke(logged_out)

@@ -71,7 +71,7 @@ def test_register_returns_working_tokens_for_a_new_customer(client: TestClient) 
         "name": "Alex Doe",
         "role": "customer",
     }
-    assert client.app.state.assistant.ledger.balance(body["user_id"]) == 0
+    assert client.app.state.services.dialogue.assistant.ledger.balance(body["user_id"]) == 0
     again = login(client, "  ALEX@bankbot.dev ", NEW["password"])
     assert again.status_code == 200
     assert again.json()["user_id"] == body["user_id"]

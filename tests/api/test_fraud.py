@@ -47,11 +47,13 @@ def chat(client: TestClient, message: str, session_id: str, **fields: Any) -> di
 
 
 def balance(client: TestClient, user_id: int) -> int:
-    return client.app.state.assistant.ledger.balance(user_id)
+    return client.app.state.services.dialogue.assistant.ledger.balance(user_id)
 
 
 def fraud_events(client: TestClient, user_id: int = 1) -> list[dict[str, Any]]:
-    events = client.app.state.assistant.ledger.events.for_user(user_id, "fraud.detected")
+    events = client.app.state.services.dialogue.assistant.ledger.events.for_user(
+        user_id, "fraud.detected"
+    )
     return [event.payload for event in events]
 
 
@@ -214,7 +216,7 @@ def test_reporting_a_payment_opens_a_case_and_marks_its_alert(client: TestClient
 
 def test_a_statement_entry_can_be_reported_by_its_id(client: TestClient) -> None:
     """User 1's demo statement: payments (debits) and money received (credits)."""
-    with client.app.state.assistant.ledger.engine.connect() as connection:
+    with client.app.state.services.dialogue.assistant.ledger.engine.connect() as connection:
         rows = connection.exec_driver_sql(
             "SELECT id, type, amount FROM ledgerentry WHERE account_id = 1 ORDER BY id"
         ).all()

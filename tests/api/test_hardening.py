@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from banking.hardening import SECURITY_HEADERS
+from banking.api.security import SECURITY_HEADERS
 from server import create_app
 from tests.conftest import settings_for
 
@@ -57,7 +57,7 @@ def test_a_server_error_carries_them_too(sqlite_url: str, monkeypatch: pytest.Mo
         def broken(_message: str) -> None:
             raise RuntimeError("boom")
 
-        monkeypatch.setattr(client.app.state.nlu, "parse", broken)
+        monkeypatch.setattr(client.app.state.services.dialogue.pipeline, "parse", broken)
         response = client.post("/test-nlu", json={"message": "hi"})
     assert response.status_code == 500
     assert response.json()["error_code"] == "INTERNAL_ERROR"
@@ -74,7 +74,7 @@ def test_the_api_pages_may_load_their_cdn_scripts(client: TestClient) -> None:
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(client: TestClient) -> None:
-    limit = client.app.state.settings.security.max_body_bytes
+    limit = client.app.state.services.settings.security.max_body_bytes
     message = "x" * (limit + 1)
     response = client.post("/test-nlu", content=f'{{"message": "{message}"}}'.encode())
     assert response.status_code == 413
@@ -86,7 +86,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(client: TestClient) 
 
 
 def test_a_chunked_body_over_the_limit_is_refused_too(client: TestClient) -> None:
-    limit = client.app.state.settings.security.max_body_bytes
+    limit = client.app.state.services.settings.security.max_body_bytes
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
         yield b'{"message": "'

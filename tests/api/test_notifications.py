@@ -177,7 +177,7 @@ def test_bad_parameters_are_refused(client: TestClient, method: str, path: str) 
 def test_a_rolled_back_transfer_leaves_no_notification(client: TestClient) -> None:
     """The notifications are written in the transfer's transaction: when a later listener
     fails, the money, the events and the notifications all roll back."""
-    ledger = client.app.state.assistant.ledger
+    ledger = client.app.state.services.dialogue.assistant.ledger
 
     def fails_on_receipt(_session: object, event: Event) -> None:
         if event.type == "transaction.received":
@@ -191,7 +191,7 @@ def test_a_rolled_back_transfer_leaves_no_notification(client: TestClient) -> No
 
 
 def test_every_event_type_has_a_text(client: TestClient) -> None:
-    events = client.app.state.assistant.ledger.events
+    events = client.app.state.services.dialogue.assistant.ledger.events
     events.emit(
         1,
         "fraud.detected",

@@ -38,7 +38,7 @@ def value(scraped: dict[tuple[str, frozenset], float], name: str, **labels: str)
 def app_client(sqlite_url: str) -> Iterator[TestClient]:
     settings = settings_for(sqlite_url, BANKBOT_OBSERVABILITY__METRICS_TOKEN=SCRAPE_TOKEN)
     with TestClient(create_app(settings)) as client:
-        client.app.state.users.grant("mary@example.com", "admin")  # user 4
+        client.app.state.services.bank.users.grant("mary@example.com", "admin")  # user 4
         yield client
 
 
@@ -149,7 +149,7 @@ def test_detailed_health_pings_redis_and_reports_it_down_when_it_is(
     with TestClient(create_app(up)) as client:
         store = client.get("/health/detailed", headers=bearer(client, 1)).status_code
         assert store == 403  # tokens required: a customer may not look
-        client.app.state.users.grant("mary@example.com", "admin")
+        client.app.state.services.bank.users.grant("mary@example.com", "admin")
         body = client.get("/health/detailed", headers=admin(client)).json()
     redis_part = body["components"]["session_store"]
     assert body["status"] == "healthy"
@@ -317,7 +317,7 @@ def test_api_metrics_reports_what_happened_in_the_documented_shape(
 
 
 def test_chat_socket_connections_are_counted(app_client: TestClient) -> None:
-    token = app_client.app.state.tokens.issue(1).access_token
+    token = app_client.app.state.services.bank.tokens.issue(1).access_token
     with app_client.websocket_connect(f"/api/ai/chat/ws?token={token}") as socket:
         socket.send_json({"type": "ping"})
         assert socket.receive_json() == {"type": "pong"}
@@ -394,12 +394,12 @@ def test_a_chat_transfer_names_its_audit_row(app_client: TestClient) -> None:
     confirm = {"message": "yes", "session_id": session_id, "password": RIGHT}
     second = app_client.post("/api/ai/chat", json=confirm, headers=john).json()
     assert second["data"]["awaiting"] is None
-    [row] = AuditLog(app_client.app.state.engine).for_user(1)
+    [row] = AuditLog(app_client.app.state.services.bank.engine).for_user(1)
     assert row.outcome == "completed" and row.channel == "chat"
     assert second["metadata"]["audit_log_id"] == row.id
     wrong = {"message": "send 300 to jane", "session_id": session_id, "password": WRONG}
     third = app_client.post("/api/ai/chat", json=wrong, headers=john).json()
-    refused = AuditLog(app_client.app.state.engine).for_user(1)[-1]
+    refused = AuditLog(app_client.app.state.services.bank.engine).for_user(1)[-1]
     assert refused.outcome == "refused" and third["metadata"]["audit_log_id"] == refused.id
 
 

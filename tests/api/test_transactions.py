@@ -46,7 +46,7 @@ def every_transaction(client: TestClient, user: int = PRIYA, **filters: object) 
 
 
 def account_id(client: TestClient, user: int) -> int:
-    with Session(client.app.state.statements.engine) as session:
+    with Session(client.app.state.services.bank.statements.engine) as session:
         return session.exec(select(Account).where(Account.user_id == user)).one().id
 
 

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from dialogue.chat_routes import chunks
+from dialogue.api.chat import chunks
 from tests.conftest import RULES_ONLY, VOICE_OFF, free_port, logged_in
 from tests.test_server import log_in, running_server, wait_for
 
@@ -31,12 +31,12 @@ MAX_FRAME_BYTES = 64 * 1024  # config.yaml's security.max_ws_message_bytes
 
 @pytest.fixture
 def client(client: TestClient) -> TestClient:
-    assert client.app.state.settings.security.max_ws_message_bytes == MAX_FRAME_BYTES
+    assert client.app.state.services.settings.security.max_ws_message_bytes == MAX_FRAME_BYTES
     return logged_in(client, 1)
 
 
 def balance(client: TestClient, user_id: int = 1) -> int:
-    return client.app.state.assistant.ledger.balance(user_id)
+    return client.app.state.services.dialogue.assistant.ledger.balance(user_id)
 
 
 def post_chat(client: TestClient, message: str, **fields: Any) -> httpx.Response:
@@ -225,7 +225,7 @@ def test_socket_survives_a_failed_turn(client: TestClient, monkeypatch: pytest.M
         raise RuntimeError("database gone")
 
     with client.websocket_connect(SOCKET) as socket:
-        monkeypatch.setattr(client.app.state.assistant, "turn", broken)
+        monkeypatch.setattr(client.app.state.services.dialogue.assistant, "turn", broken)
         socket.send_json({"type": "chat", "message": "what's my balance"})
         assert socket.receive_json() == {
             "type": "error",

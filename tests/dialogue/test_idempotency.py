@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
+from banking.idempotency import IdempotentRequest, transfer_id_for
 from banking.models import LedgerEntry
-from dialogue.idempotency import IdempotentRequest, transfer_id_for
 from server import create_app
 from tests.conftest import settings_for
 
@@ -26,7 +26,7 @@ def keyed(key: str) -> dict[str, str]:
 
 
 def transfers(client: TestClient) -> int:
-    with Session(client.app.state.assistant.ledger.engine) as session:
+    with Session(client.app.state.services.dialogue.assistant.ledger.engine) as session:
         query = select(func.count(func.distinct(LedgerEntry.transfer_id))).where(
             col(LedgerEntry.transfer_id).is_not(None)
         )
@@ -34,7 +34,7 @@ def transfers(client: TestClient) -> int:
 
 
 def balance(client: TestClient) -> int:
-    return client.app.state.assistant.ledger.balance(1)
+    return client.app.state.services.dialogue.assistant.ledger.balance(1)
 
 
 def test_a_retried_transfer_returns_the_first_answer_and_pays_once(sqlite_url: str) -> None:
@@ -115,7 +115,10 @@ def test_a_key_still_running_gets_409_then_is_taken_over_without_paying_twice(
     settings = settings_for(sqlite_url, BANKBOT_IDEMPOTENCY__LEASE_S="1", **DEMO)
     with TestClient(create_app(settings)) as client:
         assert client.post("/assistant", json=SEND, headers=keyed("k1")).json()["data"]["success"]
-        with Session(client.app.state.assistant.ledger.engine) as session, session.begin():
+        with (
+            Session(client.app.state.services.dialogue.assistant.ledger.engine) as session,
+            session.begin(),
+        ):
             session.exec(
                 update(IdempotentRequest)
                 .where(col(IdempotentRequest.key) == "k1")
@@ -136,5 +139,5 @@ def test_a_key_still_running_gets_409_then_is_taken_over_without_paying_twice(
 
 
 def _transfer_ids(client: TestClient) -> set[str | None]:
-    with Session(client.app.state.assistant.ledger.engine) as session:
+    with Session(client.app.state.services.dialogue.assistant.ledger.engine) as session:
         return set(session.exec(select(LedgerEntry.transfer_id)).all())

@@ -107,7 +107,7 @@ def test_the_eleventh_transfer_in_an_hour_is_refused_and_says_when(sqlite_url: s
     assert settings.limits.transfers_window_s == 3600
     fresh_window(3600, margin_s=30)
     with TestClient(create_app(settings)) as client:
-        ledger = client.app.state.assistant.ledger
+        ledger = client.app.state.services.dialogue.assistant.ledger
 
         def send(amount: int) -> dict:
             body = {"user_id": 1, "message": f"send {amount} to ravi", "password": PASSWORD}
@@ -187,8 +187,11 @@ def _brute_force(client: TestClient) -> None:
     assert answers[4] == locked
     for channel in channels:
         assert channel(PASSWORD) == locked, channel.__name__
-    assert client.app.state.assistant.ledger.balance(1) == 1_000_000
-    reasons = [row.reason for row in AuditLog(client.app.state.assistant.ledger.engine).for_user(1)]
+    assert client.app.state.services.dialogue.assistant.ledger.balance(1) == 1_000_000
+    reasons = [
+        row.reason
+        for row in AuditLog(client.app.state.services.dialogue.assistant.ledger.engine).for_user(1)
+    ]
     # Audited: every attempt that presented a password (the socket and the conversation
     # are refused before they ask for one).
     assert reasons == ["wrong_password"] * 4 + ["locked"] * 4

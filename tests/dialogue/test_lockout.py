@@ -42,7 +42,7 @@ def test_the_sixth_password_in_the_window_is_refused_even_when_right(
         sixth = attempt(client, "password123")
         assert sixth["reply"].startswith("Too many wrong passwords.")
         assert sixth["data"]["success"] is False
-        assert client.app.state.assistant.ledger.balance(1) == 1_000_000
+        assert client.app.state.services.dialogue.assistant.ledger.balance(1) == 1_000_000
         # Locked users are told before they are asked for a password, in a conversation too.
         asked = client.post("/assistant", json=TRANSFER).json()
         assert asked["reply"].startswith("Too many wrong passwords.")
@@ -84,7 +84,7 @@ def test_wrong_passwords_and_the_lock_are_recorded_as_events(client: TestClient)
     for _ in range(5):
         attempt(client, "guess")
     attempt(client, "password123")
-    events = client.app.state.assistant.ledger.events.for_user(1)
+    events = client.app.state.services.dialogue.assistant.ledger.events.for_user(1)
     kinds = [event.type for event in events]
     assert kinds.count("password.failed") == 5
     assert kinds.count("account.locked") == 1

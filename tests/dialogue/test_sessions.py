@@ -6,27 +6,27 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from dialogue.sessions import (
-    MemorySessionStore,
-    RedisSessionStore,
-    SessionStore,
-    SessionStoreUnavailable,
+from banking.store import (
+    KeyValueStore,
+    MemoryStore,
+    RedisStore,
+    StoreUnavailable,
 )
 from server import create_app
 from tests.conftest import REDIS_URL, free_port, logged_in, settings_for
 
 
 @pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest, redis_prefix: str) -> Iterator[SessionStore]:
+def store(request: pytest.FixtureRequest, redis_prefix: str) -> Iterator[KeyValueStore]:
     if request.param == "memory":
-        made: SessionStore = MemorySessionStore(ttl_s=1)
+        made: KeyValueStore = MemoryStore(ttl_s=1)
     else:
-        made = RedisSessionStore(REDIS_URL, ttl_s=1, key_prefix=redis_prefix, timeout_s=2)
+        made = RedisStore(REDIS_URL, ttl_s=1, key_prefix=redis_prefix, timeout_s=2)
     yield made
     made.close()
 
 
-def test_a_saved_state_is_loaded_replaced_and_deleted(store: SessionStore) -> None:
+def test_a_saved_state_is_loaded_replaced_and_deleted(store: KeyValueStore) -> None:
     assert store.load("1:a") is None
     store.save("1:a", '{"step": 1}')
     store.save("1:b", '{"step": 9}')
@@ -39,20 +39,20 @@ def test_a_saved_state_is_loaded_replaced_and_deleted(store: SessionStore) -> No
     assert store.status() == "ready"
 
 
-def test_a_state_expires_after_its_time(store: SessionStore) -> None:
+def test_a_state_expires_after_its_time(store: KeyValueStore) -> None:
     store.save("1:a", "{}")
     time.sleep(1.3)
     assert store.load("1:a") is None
 
 
 def test_an_unreachable_redis_is_reported_not_hidden() -> None:
-    store = RedisSessionStore(
+    store = RedisStore(
         f"redis://127.0.0.1:{free_port()}/0", ttl_s=60, key_prefix="x:", timeout_s=0.5
     )
     assert store.status() == "unavailable"
-    with pytest.raises(SessionStoreUnavailable):
+    with pytest.raises(StoreUnavailable):
         store.load("1:a")
-    with pytest.raises(SessionStoreUnavailable):
+    with pytest.raises(StoreUnavailable):
         store.save("1:a", "{}")
 
 
@@ -73,6 +73,6 @@ def test_with_redis_down_the_service_says_so_and_moves_nothing(sqlite_url: str) 
             reply = client.post("/assistant", json=request).json()
             assert reply["reply"].startswith("Sorry, part of the service is down")
             assert "Nothing was sent." in reply["reply"]
-        assert client.app.state.assistant.ledger.balance(1) == 1_000_000
+        assert client.app.state.services.dialogue.assistant.ledger.balance(1) == 1_000_000
         balance = client.post("/assistant", json={"user_id": 1, "message": "my balance"})
         assert balance.json()["reply"] == "Your current account balance is ₹10000"

@@ -23,7 +23,7 @@ def client(client: TestClient) -> TestClient:
 
 def as_agent(client: TestClient) -> dict[str, str]:
     """Headers of user 2, made an agent."""
-    client.app.state.users.grant("jane@example.com", "agent")
+    client.app.state.services.bank.users.grant("jane@example.com", "agent")
     return bearer(client, AGENT)
 
 
@@ -69,7 +69,7 @@ def test_a_conversation_answers_moves_money_once_and_keeps_its_history(
         assert done["message"].startswith("Successfully transferred 500 rupees to Ravi.")
         again = say(client, conversation, "ok", prefix, password="password123")
         assert again["metadata"]["data"].get("success") is None
-        assert client.app.state.assistant.ledger.balance(1) == 950_000
+        assert client.app.state.services.dialogue.assistant.ledger.balance(1) == 950_000
 
         history = client.get(f"{prefix}/chat/{conversation}/messages").json()
         assert [(m["role"], m["content"]) for m in history] == [
@@ -94,7 +94,7 @@ def test_a_password_typed_as_a_message_is_stored_masked(client: TestClient) -> N
     history = client.get(f"/chat/{conversation}/messages").json()
     assert "password123" not in json.dumps(history)
     assert history[-2]["content"] == "••••••"
-    assert client.app.state.assistant.ledger.balance(1) == 1_000_000
+    assert client.app.state.services.dialogue.assistant.ledger.balance(1) == 1_000_000
 
 
 def test_escalation_opens_one_ticket_that_agents_can_list_and_update(

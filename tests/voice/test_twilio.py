@@ -37,7 +37,7 @@ def spoken(phrase: tuple[str, str]) -> object:
 def heard(server: VoiceServer, frames: list[tuple[float, bytes]]) -> list[str]:
     """The words the server's own STT hears in reply audio, as the caller got it."""
     audio = mulaw_decode(b"".join(data for _, data in frames))
-    return words(server.app.state.voice.stt.transcribe(resample(audio, 8000, 16000)).text)
+    return words(server.app.state.services.voice.stt.transcribe(resample(audio, 8000, 16000)).text)
 
 
 def assert_phone_audio(frames: list[tuple[float, bytes]]) -> None:
@@ -122,7 +122,7 @@ def test_a_transfer_confirmed_by_keypad_pin_moves_money_once(voice_server: Voice
 
 def test_a_wrong_keypad_pin_moves_no_money(voice_server: VoiceServer) -> None:
     before = voice_server.balance(1), voice_server.balance(3)
-    events = voice_server.app.state.assistant.ledger.events
+    events = voice_server.app.state.services.dialogue.assistant.ledger.events
     failures = len(events.for_user(1, "password.failed"))
     with TwilioPeer(voice_server.base_url, JOHN) as peer:
         ask_for_transfer(peer, voice_server)

@@ -6,24 +6,23 @@ without a token acts for the `user_id` it names, as seeds/001 documents.
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.requests import HTTPConnection
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 
-from banking.auth_routes import AUTH_RESPONSES, Caller, acting_for
-from dialogue.assistant import Assistant
-from dialogue.idempotency import IdempotencyKey, idempotent
-from dialogue.throttle import spend_request
-
-MAX_MESSAGE_CHARS = 1000
-MAX_PASSWORD_CHARS = 128
-SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-# The largest key a database integer column holds; larger ids are refused as invalid.
-MAX_USER_ID = 2**63 - 1
-UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_USER_ID)]
-
-router = APIRouter(tags=["assistant"], responses=AUTH_RESPONSES)
+from banking.api.deps import (
+    AUTH_RESPONSES,
+    GUARDED_RESPONSES,
+    MAX_PASSWORD_CHARS,
+    BankDep,
+    Caller,
+    IdempotencyKey,
+    UserId,
+    acting_for,
+    idempotent,
+    rate_limited,
+)
+from dialogue.api.deps import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, AssistantDep
 
 
 class AssistantRequest(BaseModel):
@@ -56,19 +55,17 @@ class AssistantResponse(BaseModel):
     session_id: str | None = None
 
 
-def _assistant(connection: HTTPConnection) -> Assistant:
-    """The app's Assistant, for HTTP and WebSocket routes alike."""
-    return connection.app.state.assistant
+def _checked(body: AssistantRequest, caller: Caller) -> AssistantRequest:
+    """The request, whose `user_id` must be the token's user."""
+    acting_for(caller, body.user_id)
+    return body
 
 
-AssistantDep = Annotated[Assistant, Depends(_assistant)]
+def _speaker(body: AssistantRequest) -> int:
+    return body.user_id
 
-# The answers every user-data route may give besides its own (documented in OpenAPI).
-GUARDED_RESPONSES: dict[int | str, dict[str, str]] = {
-    409: {"description": "A request with this Idempotency-Key is still running"},
-    422: {"description": "Invalid parameters, or an Idempotency-Key used for another request"},
-    429: {"description": "Too many requests (seeds/002's error body, Retry-After)"},
-}
+
+router = APIRouter(tags=["assistant"], responses=AUTH_RESPONSES)
 
 
 @router.post(
@@ -80,14 +77,11 @@ GUARDED_RESPONSES: dict[int | str, dict[str, str]] = {
     },
 )
 def assistant(
-    body: AssistantRequest,
+    body: Annotated[AssistantRequest, rate_limited(_checked, _speaker)],
     assistant: AssistantDep,
-    request: Request,
-    caller: Caller,
+    bank: BankDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    acting_for(caller, body.user_id)
-    spend_request(request, body.user_id)
 
     def run(transfer_id: str | None) -> JSONResponse:
         answer = assistant.turn(
@@ -104,4 +98,4 @@ def assistant(
         return JSONResponse(content, status_code=200 if answer.user_found else 404)
 
     payload = {**body.model_dump(exclude={"password"}), "password_given": bool(body.password)}
-    return idempotent(request, idempotency_key, body.user_id, "assistant", payload, run)
+    return idempotent(bank, idempotency_key, body.user_id, "assistant", payload, run)

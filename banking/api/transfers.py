@@ -6,11 +6,12 @@ does not exist); a token is needed in demo mode too. The receiver is named by
 the amount in rupees, and the second factor by `mfa_token`: the user's password
 or, with `mfa_method: "pin"`, the telephone PIN (the same lockout counts both).
 
-The transfer itself is the assistant's: `Teller.execute` checks the password against the
-lockout every channel shares, then the hourly transfer limit, and moves the money through
-the ledger, which writes the audit row (channel "api") and the events in the transfer's
-transaction. With an Idempotency-Key the request runs once (dialogue/idempotency.py; the
-ledger's transfer id is derived from the key). Only a transfer that was made is kept
+The transfer itself is the Teller's, as on every channel: `Teller.execute` checks the
+password against the lockout every channel shares, then the hourly transfer limit, and
+moves the money through the ledger, which writes the audit row (channel "api") and the
+events in the transfer's transaction. With an Idempotency-Key the request runs once
+(banking/api/deps.py, banking/idempotency.py; the ledger's transfer id is derived from the
+key). Only a transfer that was made is kept
 under its key: a refused request moved nothing, so a retry with the same key (with the
 right password, or once the balance allows) runs again.
 """
@@ -19,27 +20,43 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NoReturn
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from banking import ContactEntry, Factor, InvalidAmount, Person, rupees_number, rupees_to_paise
-from banking.auth_routes import AUTH_RESPONSES, CurrentUserId, forbidden
+from banking import (
+    ContactEntry,
+    Factor,
+    InvalidAmount,
+    Person,
+    refusals,
+    rupees_number,
+    rupees_to_paise,
+)
+from banking.api.deps import (
+    AUTH_RESPONSES,
+    GUARDED_RESPONSES,
+    MAX_ID,
+    MAX_PASSWORD_CHARS,
+    AccountId,
+    BankDep,
+    IdempotencyKey,
+    LimitedUserId,
+    forbidden,
+    idempotent,
+)
+from banking.api.errors import error_response
+from banking.bank import Bank
 from banking.money import PAISE_PER_RUPEE
-from dialogue import reply as say
-from dialogue.assistant import Assistant
-from dialogue.idempotency import IdempotencyKey, api_error, idempotent
-from dialogue.routes import GUARDED_RESPONSES, MAX_PASSWORD_CHARS, MAX_USER_ID
-from dialogue.sessions import SessionStoreUnavailable
-from dialogue.throttle import spend_request
-from dialogue.transfers import Outcome
+from banking.store import StoreUnavailable
+from banking.teller import Outcome
 
 CHANNEL = "api"
 CURRENCY = "INR"
-STORE_RETRY_S = 5  # when to retry while the session store is down (seeds/002's 503)
+STORE_RETRY_S = 5  # when to retry while the key-value store is down (seeds/002's 503)
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=AUTH_RESPONSES)
-AccountId = Annotated[int, Field(ge=1, le=MAX_USER_ID)]
+Receiver = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class TransferRequest(BaseModel):
@@ -50,7 +67,7 @@ class TransferRequest(BaseModel):
     ] = "transfer"
     amount: Annotated[Decimal, Field(description="Rupees, at most two decimal places")]
     destination_account: Annotated[
-        AccountId | None, Field(description="The receiver's account id")
+        Receiver | None, Field(description="The receiver's account id")
     ] = None
     contact: Annotated[
         str | None,
@@ -114,33 +131,31 @@ REFUSALS = {
 )
 def create_transaction(
     body: TransferRequest,
-    request: Request,
-    user_id: CurrentUserId,
-    account_id: Annotated[int, Path(ge=1, le=MAX_USER_ID)],
+    bank: BankDep,
+    user_id: LimitedUserId,
+    account_id: AccountId,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Send money from your account, confirmed with your password."""
-    spend_request(request, user_id)
-    assistant: Assistant = request.app.state.assistant
-    if assistant.directory.account_holder(account_id) != user_id:
+    if bank.directory.account_holder(account_id) != user_id:
         raise forbidden("This account is not yours.")
 
     def run(transfer_id: str | None) -> JSONResponse:
-        return _transfer(assistant, user_id, account_id, body, transfer_id)
+        return _transfer(bank, user_id, account_id, body, transfer_id)
 
     payload = {"account_id": account_id, **body.model_dump(mode="json", exclude={"mfa_token"})}
     try:
-        return idempotent(request, idempotency_key, user_id, CHANNEL, payload, run)
+        return idempotent(bank, idempotency_key, user_id, CHANNEL, payload, run)
     except Refused as refused:
         return refused.response
-    except SessionStoreUnavailable:
-        return api_error(
-            503, "SERVICE_UNAVAILABLE", say.STORE_UNAVAILABLE, retry_after=STORE_RETRY_S
+    except StoreUnavailable:
+        return error_response(
+            503, "SERVICE_UNAVAILABLE", refusals.STORE_UNAVAILABLE, retry_after=STORE_RETRY_S
         )
 
 
 def _transfer(
-    assistant: Assistant,
+    bank: Bank,
     user_id: int,
     account_id: int,
     body: TransferRequest,
@@ -148,7 +163,7 @@ def _transfer(
 ) -> JSONResponse:
     """Checks in the contract's order: receiver, amount, then the teller's password,
     limit and balance. Raises Refused with the error response."""
-    person = assistant.directory.person(user_id)
+    person = bank.directory.person(user_id)
     assert person is not None  # CurrentUserId checked the token's user exists
     if body.scheduled_date is not None:
         _refuse(
@@ -157,9 +172,9 @@ def _transfer(
             "Scheduled transfers are not supported: leave out scheduled_date to send now.",
             field="scheduled_date",
         )
-    receiver = _receiver(assistant, person, body)
-    amount = _paise(body.amount, assistant.transfer_settings.max_transfer_paise)
-    teller = assistant.teller
+    receiver = _receiver(bank, person, body)
+    amount = _paise(body.amount, bank.max_transfer_paise)
+    teller = bank.teller
     outcome = teller.execute(
         person,
         receiver,
@@ -178,7 +193,7 @@ def _transfer(
         amount=rupees_number(amount),
         currency=CURRENCY,
         from_account=account_id,
-        to_account=assistant.directory.account_id(receiver.user_id),
+        to_account=bank.directory.account_id(receiver.user_id),
         to_name=receiver.label,
         balance_after=rupees_number(outcome.receipt.sender_balance),
         created_at=datetime.now(UTC).replace(microsecond=0),
@@ -186,9 +201,9 @@ def _transfer(
     return JSONResponse(made.model_dump(mode="json"), status_code=status.HTTP_201_CREATED)
 
 
-def _receiver(assistant: Assistant, person: Person, body: TransferRequest) -> ContactEntry:
+def _receiver(bank: Bank, person: Person, body: TransferRequest) -> ContactEntry:
     """The receiver as the ledger labels them: by their alias when they are a contact."""
-    directory = assistant.directory
+    directory = bank.directory
     contacts = directory.contacts(person.id)
     if body.contact is not None:
         by_alias = {entry.alias: entry for entry in contacts}
@@ -196,7 +211,7 @@ def _receiver(assistant: Assistant, person: Person, body: TransferRequest) -> Co
             _refuse(
                 422,
                 "RECIPIENT_NOT_FOUND",
-                say.unknown_recipient(body.contact, contacts),
+                refusals.unknown_recipient(body.contact, contacts),
                 field="contact",
                 contacts=[entry.alias for entry in contacts],
             )
@@ -226,9 +241,9 @@ def _paise(amount: Decimal, max_paise: int) -> int:
     """The amount in paise, or Refused. Sizes are compared before converting, so that an
     absurd amount (1e999999999) is refused at once instead of being multiplied out."""
     if amount <= 0:
-        _amount_refused(say.AMOUNT_NOT_POSITIVE, "not_positive")
+        _amount_refused(refusals.AMOUNT_NOT_POSITIVE, "not_positive")
     if amount > Decimal(max_paise) / PAISE_PER_RUPEE:
-        _amount_refused(say.amount_too_large(max_paise), "too_large")
+        _amount_refused(refusals.amount_too_large(max_paise), "too_large")
     try:
         paise = rupees_to_paise(amount)
     except InvalidAmount:
@@ -236,7 +251,7 @@ def _paise(amount: Decimal, max_paise: int) -> int:
     # Decimal arithmetic rounds to its context (1e-999999999 × 100 underflows to 0, and
     # a 30-digit amount loses digits): keep only an amount that is exactly whole paise.
     if paise <= 0 or Decimal(paise).scaleb(-2) != amount:
-        _amount_refused(say.AMOUNT_HAS_FRACTION_OF_PAISA, "fraction_of_paisa")
+        _amount_refused(refusals.AMOUNT_HAS_FRACTION_OF_PAISA, "fraction_of_paisa")
     return paise
 
 
@@ -287,4 +302,4 @@ def _refuse(
     extra: dict[str, Any] = {"details": details} if details else {}
     if retry_after is not None:
         extra["retry_after"] = retry_after
-    raise Refused(api_error(status_code, code, message, **extra))
+    raise Refused(error_response(status_code, code, message, **extra))

@@ -26,14 +26,14 @@ from banking import (
     Person,
     TransferAlreadyMade,
     TransferReceipt,
+    refusals,
 )
 from banking.audit import AuditLog, audit_row
 from banking.fraud import FraudMonitor
+from banking.limits import Limits
+from banking.lockout import PasswordGuard
 from banking.logs import log_event, mask
-from dialogue import reply as say
-from dialogue.limits import Limits
-from dialogue.lockout import PasswordGuard
-from dialogue.sessions import SessionStoreUnavailable
+from banking.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Teller:
     ) -> Outcome:
         """Check the password (or the phone's PIN), then the hourly limit, then move the money.
 
-        Raises SessionStoreUnavailable (after auditing the attempt) when the password or
+        Raises StoreUnavailable (after auditing the attempt) when the password or
         limit counters cannot be kept: then nothing moves.
         """
         timings: dict[str, float] = {}
@@ -103,7 +103,7 @@ class Teller:
             outcome = self._attempt(
                 person, contact, amount, password, factor, channel, transfer_id, timings
             )
-        except SessionStoreUnavailable:
+        except StoreUnavailable:
             outcome = Outcome(refusal="store_unavailable")
             self._trace(person, contact, amount, channel, outcome, transfer_id, timings, started)
             raise
@@ -114,23 +114,23 @@ class Teller:
         """What the user is told when the attempt was refused."""
         match outcome.refusal:
             case "wrong_password":
-                return say.password_refused("wrong", self.guard.settings.lock_s, factor)
+                return refusals.password_refused("wrong", self.guard.settings.lock_s, factor)
             case "locked":
-                return say.password_refused("locked", self.guard.settings.lock_s, factor)
+                return refusals.password_refused("locked", self.guard.settings.lock_s, factor)
             case "transfer_limit":
                 settings = self.limits.settings
                 assert outcome.retry_after_s is not None
-                return say.transfer_limit(
+                return refusals.transfer_limit(
                     settings.transfers, settings.transfers_window_s, outcome.retry_after_s
                 )
             case "insufficient_funds":
                 assert outcome.balance is not None
-                return say.insufficient_balance(outcome.balance, amount)
+                return refusals.insufficient_balance(outcome.balance, amount)
             case "recipient_unavailable":
-                return say.RECIPIENT_UNAVAILABLE
+                return refusals.RECIPIENT_UNAVAILABLE
             case "already_made":
-                return say.ALREADY_MADE
-        return say.STORE_UNAVAILABLE
+                return refusals.ALREADY_MADE
+        return refusals.STORE_UNAVAILABLE
 
     def _attempt(
         self,

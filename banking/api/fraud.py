@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, status
-from fastapi.requests import HTTPConnection
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from banking import rupees_number
-from banking.auth_routes import AUTH_RESPONSES, CurrentUser
+from banking.api.deps import AUTH_RESPONSES, BankDep, LimitedUser
+from banking.api.errors import ApiError
 from banking.fraud import (
     AlreadyReported,
     FraudMonitor,
@@ -22,15 +22,13 @@ from banking.fraud import (
     TransactionNotFound,
     as_sentences,
 )
-from banking.hardening import ApiError
 from banking.models import FraudAlert
-from dialogue.throttle import spend_request
 
 router = APIRouter(tags=["fraud"], responses=AUTH_RESPONSES)
 
 
-def _fraud(connection: HTTPConnection) -> FraudMonitor:
-    return connection.app.state.fraud
+def _fraud(bank: BankDep) -> FraudMonitor:
+    return bank.fraud
 
 
 FraudDep = Annotated[FraudMonitor, Depends(_fraud)]
@@ -79,9 +77,8 @@ def _alert(alert: FraudAlert) -> Alert:
 
 
 @router.get("/api/ai/fraud/analysis")
-def fraud_analysis(connection: HTTPConnection, user: CurrentUser, fraud: FraudDep) -> FraudAnalysis:
+def fraud_analysis(user: LimitedUser, fraud: FraudDep) -> FraudAnalysis:
     """The caller's fraud alerts: transfers that scored medium or high risk, and why."""
-    spend_request(connection, user.user_id)
     alerts = [_alert(alert) for alert in fraud.alerts(user.user_id)]
     return FraudAnalysis(
         total_alerts=len(alerts),
@@ -131,11 +128,8 @@ class FraudCase(BaseModel):
     status_code=status.HTTP_201_CREATED,
     responses={404: {}, 409: {}, 422: {}},
 )
-def report_fraud(
-    body: FraudReportRequest, connection: HTTPConnection, user: CurrentUser, fraud: FraudDep
-) -> FraudCase:
+def report_fraud(body: FraudReportRequest, user: LimitedUser, fraud: FraudDep) -> FraudCase:
     """Report one of the caller's payments as fraud: opens a case, one per payment."""
-    spend_request(connection, user.user_id)
     try:
         case = fraud.report(user.user_id, body.transaction_id, body.reason, body.description)
     except TransactionNotFound as missing:

@@ -7,17 +7,33 @@ user's notification id is answered 404, as if it did not exist.
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
-from fastapi.requests import HTTPConnection
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from banking.auth_routes import AUTH_RESPONSES, CurrentUserId, acting_for
-from banking.hardening import ApiError
+from banking.api.deps import (
+    AUTH_RESPONSES,
+    MAX_ID,
+    MAX_LIMIT,
+    BankDep,
+    CurrentUserId,
+    LimitedUserId,
+    acting_for,
+    rate_limited,
+)
+from banking.api.errors import ApiError, not_found
 from banking.notifications import Notification, NotificationNotFound, Notifications
-from dialogue.throttle import spend_request
 
-MAX_LIMIT = 100
-MAX_ID = 2**63 - 1  # the largest a database integer column holds
+
+def inbox_reader(
+    user_id: CurrentUserId,
+    for_user: Annotated[
+        int | None, Query(alias="user_id", description="Optional: must be the token's user")
+    ] = None,
+) -> int:
+    """The token's user, whom a `user_id` must name."""
+    acting_for(user_id, for_user)
+    return user_id
+
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=AUTH_RESPONSES)
 NOT_FOUND = {404: {"description": "No such notification of this user"}}
@@ -43,8 +59,11 @@ class Success(BaseModel):
     success: bool = True
 
 
-def _notifications(connection: HTTPConnection) -> Notifications:
-    return connection.app.state.notifications
+def _notifications(bank: BankDep) -> Notifications:
+    return bank.notifications
+
+
+NotificationsDep = Annotated[Notifications, Depends(_notifications)]
 
 
 def _view(row: Notification) -> NotificationView:
@@ -61,22 +80,17 @@ def _view(row: Notification) -> NotificationView:
 
 
 def _not_found() -> ApiError:
-    return ApiError(status.HTTP_404_NOT_FOUND, "NOT_FOUND", "No such notification.")
+    return not_found("No such notification.")
 
 
 @router.get("/")
 def list_notifications(
-    request: Request,
-    user_id: CurrentUserId,
+    user_id: Annotated[int, rate_limited(inbox_reader)],
+    notifications: NotificationsDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-    for_user: Annotated[
-        int | None, Query(alias="user_id", description="Optional: must be the token's user")
-    ] = None,
 ) -> NotificationList:
     """The newest notifications first, and how many of all are unread."""
-    acting_for(user_id, for_user)
-    spend_request(request, user_id)
-    inbox = _notifications(request).inbox(user_id, limit)
+    inbox = notifications.inbox(user_id, limit)
     return NotificationList(
         notifications=[_view(row) for row in inbox.notifications],
         unread_count=inbox.unread_count,
@@ -84,27 +98,28 @@ def list_notifications(
 
 
 @router.patch("/read-all")
-def read_all(request: Request, user_id: CurrentUserId) -> Success:
-    spend_request(request, user_id)
-    _notifications(request).mark_all_read(user_id)
+def read_all(user_id: LimitedUserId, notifications: NotificationsDep) -> Success:
+    notifications.mark_all_read(user_id)
     return Success()
 
 
 @router.patch("/{notification_id}/read", responses=NOT_FOUND)
-def read_one(request: Request, user_id: CurrentUserId, notification_id: NotificationId) -> Success:
-    spend_request(request, user_id)
+def read_one(
+    user_id: LimitedUserId, notification_id: NotificationId, notifications: NotificationsDep
+) -> Success:
     try:
-        _notifications(request).mark_read(user_id, notification_id)
+        notifications.mark_read(user_id, notification_id)
     except NotificationNotFound as missing:
         raise _not_found() from missing
     return Success()
 
 
 @router.delete("/{notification_id}", responses=NOT_FOUND)
-def dismiss(request: Request, user_id: CurrentUserId, notification_id: NotificationId) -> Success:
-    spend_request(request, user_id)
+def dismiss(
+    user_id: LimitedUserId, notification_id: NotificationId, notifications: NotificationsDep
+) -> Success:
     try:
-        _notifications(request).dismiss(user_id, notification_id)
+        notifications.dismiss(user_id, notification_id)
     except NotificationNotFound as missing:
         raise _not_found() from missing
     return Success()

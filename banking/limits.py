@@ -2,9 +2,9 @@
 
 Each limit counts in fixed windows aligned to the clock (a 60 s window ends at a whole
 minute), so every server process agrees on when a window ends and can say so in
-`X-RateLimit-Reset`. The counters live in the session store (Redis when configured), so
-they hold across processes. The third limit of the contract, password attempts, is the
-lockout (dialogue/lockout.py).
+`X-RateLimit-Reset`. The counters live in the key-value store (banking/store.py; Redis
+when configured), so they hold across processes. The third limit of the contract,
+password attempts, is the lockout (banking/lockout.py).
 """
 
 import math
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from dialogue.sessions import SessionStore, SessionStoreUnavailable
+from banking.store import KeyValueStore, StoreUnavailable
 
 
 class LimitSettings(BaseModel):
@@ -60,7 +60,7 @@ class Quota:
 
 
 class Limits:
-    def __init__(self, store: SessionStore, settings: LimitSettings) -> None:
+    def __init__(self, store: KeyValueStore, settings: LimitSettings) -> None:
         self.store = store
         self.settings = settings
 
@@ -72,13 +72,13 @@ class Limits:
         """
         try:
             return self._count("requests", user_id, self.settings.requests, 1)
-        except SessionStoreUnavailable:
+        except StoreUnavailable:
             return None
 
     def reserve_transfer(self, user_id: int) -> Quota:
         """Count a transfer about to be made; `release_transfer` if it is not made after all.
 
-        Raises SessionStoreUnavailable when the counter cannot be kept.
+        Raises StoreUnavailable when the counter cannot be kept.
         """
         return self._count("transfers", user_id, self.settings.transfers, 1)
 

@@ -7,13 +7,12 @@ another user's subscription id is answered 404, as if it did not exist.
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from fastapi.requests import HTTPConnection
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from banking.auth_routes import AUTH_RESPONSES, CurrentUserId
-from banking.hardening import ApiError
+from banking.api.deps import AUTH_RESPONSES, BankDep, CurrentUserId
+from banking.api.errors import ApiError, not_found
 from banking.webhooks.addresses import MAX_URL_CHARS, UnsafeUrl, check_url
 from banking.webhooks.models import WebhookDelivery, WebhookSubscription
 from banking.webhooks.outbox import public_event_id
@@ -76,8 +75,8 @@ class DeliveryList(BaseModel):
     deliveries: list[DeliveryResponse]
 
 
-def _subscriptions(connection: HTTPConnection) -> Subscriptions:
-    return connection.app.state.webhooks
+def _subscriptions(bank: BankDep) -> Subscriptions:
+    return bank.webhooks
 
 
 SubscriptionsDep = Annotated[Subscriptions, Depends(_subscriptions)]
@@ -93,19 +92,19 @@ def _shown(subscription: WebhookSubscription) -> SubscriptionResponse:
 
 
 def _not_found() -> ApiError:
-    return ApiError(status.HTTP_404_NOT_FOUND, "NOT_FOUND", "No such webhook subscription.")
+    return not_found("No such webhook subscription.")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={409: {}, 422: {}})
 async def create_subscription(
     body: SubscriptionRequest,
-    request: Request,
+    bank: BankDep,
     user_id: CurrentUserId,
     subscriptions: SubscriptionsDep,
 ) -> CreatedSubscription:
     """Sends the chosen events to `url` from now on. The response holds the signing
     secret, which is not shown again."""
-    allowed = request.app.state.settings.webhooks.allowed_private_hosts
+    allowed = bank.webhook_settings.allowed_private_hosts
     try:
         await run_in_threadpool(check_url, body.url, allowed)  # resolves the host name
     except UnsafeUrl as unsafe:

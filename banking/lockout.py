@@ -5,8 +5,9 @@ wrong ones, of either kind, lock transfers on every channel.
 
 After `attempts` wrong passwords within `window_s`, the user's transfers are locked for
 `lock_s`, even with the right password: guessing costs the attacker the cooling period.
-The counters live in the session store (Redis when configured), so they hold across
-processes. When the store does not answer, no password is checked and no money moves.
+The counters live in the key-value store (banking/store.py; Redis when configured), so
+they hold across processes. When the store does not answer, no password is checked and
+no money moves.
 """
 
 from typing import Literal
@@ -14,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from banking import Directory, Factor
-from dialogue.sessions import SessionStore
+from banking.store import KeyValueStore
 
 # "locked_now": this wrong password was the one too many, and locked transfers.
 Verdict = Literal["right", "wrong", "locked", "locked_now"]
@@ -32,7 +33,7 @@ class LockoutSettings(BaseModel):
 
 class PasswordGuard:
     def __init__(
-        self, store: SessionStore, directory: Directory, settings: LockoutSettings
+        self, store: KeyValueStore, directory: Directory, settings: LockoutSettings
     ) -> None:
         self.store = store
         self.directory = directory
@@ -45,7 +46,7 @@ class PasswordGuard:
     def check(self, user_id: int, password: str, factor: Factor = "password") -> Verdict:
         """Compare the password (or PIN) unless the user is locked out; count a wrong one.
 
-        Raises SessionStoreUnavailable when the counters cannot be read or written.
+        Raises StoreUnavailable when the counters cannot be read or written.
         """
         if self.locked(user_id):
             return "locked"

@@ -1,8 +1,10 @@
-"""Where conversation state and counters live between turns: in this process, or in Redis.
+"""The key-value store: conversation state between turns, and the counters of the request
+and transfer limits and the password lockout; in this process, or in Redis.
 
 The store keeps opaque JSON text under a key, each key expiring a fixed time after its
 last save, and counters that expire a given time after their first increment. Redis lets
 several server processes continue each other's conversations and share the counters.
+Its settings are config.yaml's `sessions` section.
 """
 
 import threading
@@ -15,11 +17,11 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 
-class SessionStoreUnavailable(Exception):
-    """The store did not answer; the conversation cannot go on until it does."""
+class StoreUnavailable(Exception):
+    """The store did not answer: no conversation goes on and no money moves until it does."""
 
 
-class SessionSettings(BaseModel):
+class StoreSettings(BaseModel):
     """Values come from config.yaml, which documents each key."""
 
     model_config = ConfigDict(extra="forbid")
@@ -30,7 +32,7 @@ class SessionSettings(BaseModel):
     timeout_s: float
 
 
-class SessionStore(Protocol):
+class KeyValueStore(Protocol):
     def load(self, key: str) -> str | None: ...
 
     def save(self, key: str, state: str, ttl_s: int | None = None) -> None:
@@ -50,7 +52,7 @@ class SessionStore(Protocol):
     def close(self) -> None: ...
 
 
-class MemorySessionStore:
+class MemoryStore:
     """The embedded default: one process, nothing shared, gone on restart."""
 
     def __init__(self, ttl_s: int) -> None:
@@ -103,10 +105,10 @@ def _answering() -> Iterator[None]:
     try:
         yield
     except redis.RedisError as error:
-        raise SessionStoreUnavailable(str(error)) from error
+        raise StoreUnavailable(str(error)) from error
 
 
-class RedisSessionStore:
+class RedisStore:
     """Shared by every process that points at the same Redis; Redis expires the keys."""
 
     def __init__(self, url: str, ttl_s: int, key_prefix: str, timeout_s: float) -> None:
@@ -151,10 +153,10 @@ class RedisSessionStore:
         self._redis.close()
 
 
-def make_session_store(settings: SessionSettings) -> MemorySessionStore | RedisSessionStore:
+def make_store(settings: StoreSettings) -> MemoryStore | RedisStore:
     """Redis when a URL is configured, else this process's memory."""
     if settings.redis_url:
-        return RedisSessionStore(
+        return RedisStore(
             settings.redis_url, settings.ttl_s, settings.key_prefix, settings.timeout_s
         )
-    return MemorySessionStore(settings.ttl_s)
+    return MemoryStore(settings.ttl_s)

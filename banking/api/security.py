@@ -1,5 +1,5 @@
-"""What every HTTP route shares: seeds/002's error object, security headers, a request body
-limit, CORS from config, and tokens kept out of the server's log lines.
+"""The HTTP plumbing every reply passes through: security headers, a request body limit,
+CORS from config, and tokens kept out of the server's log lines; and `serve()`.
 
 The headers are the ones seeds/001 recommends for production, plus `Cache-Control:
 no-store` (replies carry balances and transactions) and `Referrer-Policy: no-referrer`.
@@ -12,13 +12,15 @@ import logging
 import re
 from typing import Annotated
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+import uvicorn
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from banking.api.errors import add_error_handlers, error_response
+from banking.api.ratelimit import add_rate_limiting
+from banking.logs import logging_config
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'",
@@ -37,6 +39,13 @@ DOCS_CSP = (
 )
 
 
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    port: int
+
+
 class SecuritySettings(BaseModel):
     """Values come from config.yaml, which documents each key."""
 
@@ -51,44 +60,24 @@ class SecuritySettings(BaseModel):
     max_ws_frame_bytes: Annotated[int, Field(gt=0)]
 
 
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """seeds/002's error object."""
-    body = {"status": "error", "error_code": code, "message": message}
-    return JSONResponse(body, status_code=status, headers=headers)
+class ServingSettings(BaseModel):
+    """The sections of config.yaml on how the app is served: where it listens, its log
+    level, and the limits above."""
 
+    model_config = ConfigDict(extra="forbid")
 
-class ApiError(Exception):
-    """A refusal a route raises, answered with the error object (`api_error_response`)."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
-
-
-async def api_error_response(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ApiError)
-    return error_response(error.status, error.code, error.message, error.headers)
-
-
-async def invalid_request_response(_request: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422 without the `input` of each error: what was sent (a password typed into
-    the wrong field, a weak new password) is never repeated back."""
-    assert isinstance(error, RequestValidationError)
-    errors = [{k: v for k, v in e.items() if k != "input"} for e in error.errors()]
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    log_level: str
+    server: ServerSettings
+    security: SecuritySettings
 
 
 def harden(app: FastAPI, settings: SecuritySettings) -> None:
-    """Add the middleware and the error handlers.
+    """Add the middleware, the request limit's 429 and headers, and the error handlers.
 
-    The last middleware added runs first, so the headers reach every reply.
+    The last middleware added runs first, so the headers reach every reply; a 500 is
+    answered outside the middleware, so its handler adds them itself.
     """
-    app.add_exception_handler(ApiError, api_error_response)
-    app.add_exception_handler(RequestValidationError, invalid_request_response)
+    add_error_handlers(app, server_error_headers=SECURITY_HEADERS)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -98,6 +87,7 @@ def harden(app: FastAPI, settings: SecuritySettings) -> None:
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    add_rate_limiting(app)
 
 
 class SecurityHeaders:
@@ -205,3 +195,17 @@ def _redacted(text: str) -> str:
 def redact_tokens_in(*logger_names: str) -> None:
     for name in logger_names:
         logging.getLogger(name).addFilter(RedactTokens())
+
+
+def serve(app: ASGIApp, settings: ServingSettings, host: str | None, port: int | None) -> None:
+    """Serve with uvicorn (at `host` and `port`, else the settings'), tokens kept out of its
+    log lines (a WebSocket's ?token=)."""
+    redact_tokens_in("uvicorn.access", "uvicorn.error")
+    uvicorn.run(
+        app,
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_level=settings.log_level,
+        ws_max_size=settings.security.max_ws_frame_bytes,
+        log_config=logging_config(settings.log_level),
+    )

@@ -1,37 +1,39 @@
 """The request limit on HTTP and WebSocket channels: counting, 429 and X-RateLimit-* headers.
 
-A route calls `spend_request(connection, user_id)` once it knows whose data the request
-touches. Over the limit it raises RateLimitExceeded, which `too_many_requests` answers
-with seeds/002's 429 body and `Retry-After`; otherwise the quota is kept on the request
-and `RateLimitHeaders` adds `X-RateLimit-Limit/Remaining/Reset` to the response.
+A limited route takes its user through `rate_limited(...)` (banking/api/deps.py), which
+counts the request with `spend_request` once it knows whose data the request touches.
+Over the limit it raises RateLimitExceeded, which `too_many_requests` answers with
+seeds/002's 429 body and `Retry-After`; otherwise the quota is kept on the request and
+`RateLimitHeaders` adds `X-RateLimit-Limit/Remaining/Reset` to the response.
 """
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.requests import HTTPConnection
 from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dialogue.limits import Limits, Quota
+from banking.api.errors import error_response
+from banking.limits import Limits, Quota
 
 STATE_KEY = "rate_limit"
 
 
 class RateLimitExceeded(Exception):
-    def __init__(self, quota: Quota) -> None:
+    def __init__(self, quota: Quota, window_s: int) -> None:
         super().__init__(f"limit of {quota.limit} requests reached")
         self.quota = quota
+        self.window_s = window_s
 
 
-def spend_request(connection: HTTPConnection, user_id: int) -> Quota | None:
+def spend_request(connection: HTTPConnection, limits: Limits, user_id: int) -> Quota | None:
     """Count one request of the user. None when the counters are unavailable (not limited)."""
-    limits: Limits = connection.app.state.limits
     quota = limits.request(user_id)
     if quota is None:
         return None
     connection.scope.setdefault("state", {})[STATE_KEY] = quota
     if quota.exceeded:
-        raise RateLimitExceeded(quota)
+        raise RateLimitExceeded(quota, limits.settings.requests_window_s)
     return quota
 
 
@@ -43,20 +45,18 @@ def limit_message(quota: Quota, window_s: int) -> str:
     )
 
 
-async def too_many_requests(request: Request, error: Exception) -> JSONResponse:
+async def too_many_requests(_request: Request, error: Exception) -> JSONResponse:
     """seeds/002's 429 body."""
     assert isinstance(error, RateLimitExceeded)
     quota = error.quota
-    window_s = request.app.state.limits.settings.requests_window_s
-    body = {
-        "status": "error",
-        "error_code": "RATE_LIMIT_EXCEEDED",
-        "message": limit_message(quota, window_s),
-        "retry_after": quota.retry_after_s(),
-        "reset_time": quota.reset_time(),
-    }
-    headers = {**quota.headers(), "Retry-After": str(quota.retry_after_s())}
-    return JSONResponse(body, status_code=429, headers=headers)
+    return error_response(
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        limit_message(quota, error.window_s),
+        headers=quota.headers(),
+        retry_after=quota.retry_after_s(),
+        reset_time=quota.reset_time(),
+    )
 
 
 class RateLimitHeaders:
@@ -77,3 +77,9 @@ class RateLimitHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def add_rate_limiting(app: FastAPI) -> None:
+    """The 429 answer and the X-RateLimit-* headers (add after the security middleware)."""
+    app.add_middleware(RateLimitHeaders)
+    app.add_exception_handler(RateLimitExceeded, too_many_requests)

@@ -1,6 +1,7 @@
 """Idempotency-Key: a retried request gets the first one's answer and moves no money again.
 
-A channel that can execute a transfer wraps its turn in `idempotent()`. The first request
+A channel that can execute a transfer wraps its turn in `idempotent()` (banking/api/deps.py,
+the HTTP side: the header, the refusals and the replayed response). The first request
 with a key claims it (a database row, per user, so it survives a crash or restart), runs,
 and stores its status and body; a retry with the same key and the same request gets that
 stored answer, marked `Idempotent-Replayed: true`. The same key with another request is
@@ -15,15 +16,11 @@ The password is no part of the stored request or its fingerprint.
 import hashlib
 import json
 import math
-import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Header, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, UniqueConstraint, delete, update
 from sqlalchemy.exc import IntegrityError
@@ -31,8 +28,6 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from banking.db import writing
 
-HEADER = "Idempotency-Key"
-KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as the IETF draft suggests
 CLAIM_TRIES = 3
 _TRANSFER_IDS = uuid.UUID("5c0e7f4e-0b1d-4c44-9a43-0a3f1d2f6b71")
 
@@ -145,72 +140,7 @@ def transfer_id_for(user_id: int, key: str) -> str:
     return str(uuid.uuid5(_TRANSFER_IDS, f"{user_id}:{key}"))
 
 
-def api_error(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    """seeds/002's error object."""
-    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
-    body = {"status": "error", "error_code": code, "message": message, **extra}
-    return JSONResponse(body, status_code=status_code, headers=headers)
-
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias=HEADER,
-        description="Makes a retry safe: the same key with the same request returns the "
-        "first answer and moves no money again; with another request it is refused (422).",
-    ),
-]
-
-
-def idempotent(
-    request: Request,
-    key: str | None,
-    user_id: int,
-    channel: str,
-    payload: dict[str, Any],
-    run: Callable[[str | None], JSONResponse],
-) -> JSONResponse:
-    """`run(transfer_id)` once per Idempotency-Key; without a key, simply `run(None)`.
-
-    `payload` is the request as the channel read it, without the password.
-    """
-    if key is None:
-        return run(None)
-    if not KEY_PATTERN.fullmatch(key):
-        return api_error(
-            422,
-            "INVALID_REQUEST",
-            f"{HEADER} must be 1 to 255 visible ASCII characters.",
-            details={"field": HEADER, "reason": "invalid_format"},
-        )
-    store: IdempotencyStore = request.app.state.idempotency
+def fingerprint(channel: str, payload: dict[str, Any]) -> str:
+    """What tells two requests apart: the channel and the request as it read it."""
     request_text = json.dumps({"channel": channel, "request": payload}, sort_keys=True)
-    fingerprint = hashlib.sha256(request_text.encode()).hexdigest()
-    try:
-        replay = store.claim(user_id, key, fingerprint)
-    except KeyReused:
-        return api_error(
-            422,
-            "IDEMPOTENCY_KEY_REUSED",
-            f"This {HEADER} was already used with a different request. "
-            "Use a new key for a new request.",
-            details={"field": HEADER, "reason": "key_reused"},
-        )
-    except KeyInProgress as busy:
-        return api_error(
-            409,
-            "IDEMPOTENCY_KEY_IN_USE",
-            f"A request with this {HEADER} is still being processed. Retry later.",
-            retry_after=busy.retry_after_s,
-        )
-    if replay is not None:
-        return JSONResponse(
-            replay.body, status_code=replay.status_code, headers={"Idempotent-Replayed": "true"}
-        )
-    try:
-        response = run(transfer_id_for(user_id, key))
-    except BaseException:
-        store.release(user_id, key)
-        raise
-    store.finish(user_id, key, response.status_code, bytes(response.body))
-    return response
+    return hashlib.sha256(request_text.encode()).hexdigest()

@@ -5,7 +5,7 @@ can be set up over several messages. A WebSocket is one conversation (its sessio
 made at connect and never shown); the HTTP fallback returns a `session_id` to send back.
 The user is the access token's (the Authorization header, or `?token=` on the socket);
 a `user_id` in the body or query string is optional and must be the token's user. In demo
-mode a request without a token names its user by `user_id` (banking.auth_routes).
+mode a request without a token names its user by `user_id` (banking/api/deps.py).
 
 Beyond seeds/000: the HTTP reply carries seeds/002's conversation `metadata`
 (dialogue/monitoring/conversation.py); `chat_end` carries the reply's `page` and `data`
@@ -21,27 +21,30 @@ import uuid
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from banking.auth_routes import AUTH_RESPONSES, Caller, acting_user, channel_user
-from banking.hardening import ApiError
-from dialogue import reply as say
+from banking.api.deps import (
+    AUTH_RESPONSES,
+    GUARDED_RESPONSES,
+    MAX_PASSWORD_CHARS,
+    BankDep,
+    Caller,
+    IdempotencyKey,
+    UserId,
+    acting_user,
+    idempotent,
+    known_user,
+    over_limit,
+    rate_limited,
+    token_ended,
+)
+from dialogue.api.deps import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, AssistantDep, DialogueDep
 from dialogue.assistant import Assistant
-from dialogue.idempotency import IdempotencyKey, idempotent
 from dialogue.monitoring.conversation import ConversationMetadata, TurnWatch
 from dialogue.reply import AssistantReply
-from dialogue.routes import (
-    GUARDED_RESPONSES,
-    MAX_MESSAGE_CHARS,
-    MAX_PASSWORD_CHARS,
-    SESSION_ID_PATTERN,
-    AssistantDep,
-    UserId,
-)
-from dialogue.throttle import RateLimitExceeded, limit_message, spend_request
 
 log = logging.getLogger(__name__)
 
@@ -74,29 +77,37 @@ class ChatResponse(BaseModel):
     metadata: ConversationMetadata = Field(description="seeds/002's conversation metadata")
 
 
+def _checked(body: ChatRequest, caller: Caller) -> ChatRequest:
+    """The message with its user: the token's, whom a `user_id` in it must name."""
+    body.user_id = acting_user(caller, body.user_id)  # filled in if left out
+    return body
+
+
+def _sender(body: ChatRequest) -> int:
+    assert body.user_id is not None  # _checked filled it in
+    return body.user_id
+
+
 @router.post(
     "/api/ai/chat",
     response_model=ChatResponse,
     responses={404: {"model": ChatResponse, "description": "User not found"}, **GUARDED_RESPONSES},
 )
 def chat(
-    body: ChatRequest,
+    body: Annotated[ChatRequest, rate_limited(_checked, _sender)],
     assistant: AssistantDep,
-    request: Request,
-    caller: Caller,
+    bank: BankDep,
+    dialogue: DialogueDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """One chat message: the HTTP fallback of the WebSocket chat."""
-    body.user_id = acting_user(caller, body.user_id)  # the token's user, filled in if left out
-    spend_request(request, body.user_id)
+    user_id = _sender(body)
     session_id = body.session_id or uuid.uuid4().hex
 
     def run(_transfer_id: str | None) -> JSONResponse:
         # A conversation's transfer has its own id, kept with the conversation.
-        watch = TurnWatch(request.app.state, body.user_id, "chat")
-        answer = assistant.turn(
-            body.user_id, body.message, body.password, session_id, channel="chat"
-        )
+        watch = TurnWatch(bank.audit, dialogue.pipeline, user_id, "chat")
+        answer = assistant.turn(user_id, body.message, body.password, session_id, channel="chat")
         reply, metadata = watch.finish(body.message, answer, session_id)
         content = ChatResponse(
             response=reply,
@@ -108,7 +119,7 @@ def chat(
         return JSONResponse(content.model_dump(), status_code=200 if answer.user_found else 404)
 
     payload = {**body.model_dump(exclude={"password"}), "password_given": bool(body.password)}
-    return idempotent(request, idempotency_key, body.user_id, "chat", payload, run)
+    return idempotent(bank, idempotency_key, user_id, "chat", payload, run)
 
 
 class ChatEvent(BaseModel):
@@ -129,8 +140,6 @@ class PingEvent(BaseModel):
 ClientEvent = TypeAdapter(
     Annotated[ChatEvent | PasswordEvent | PingEvent, Field(discriminator="type")]
 )
-USER_ID = TypeAdapter(UserId)
-CONNECT_HINT = "Connect with ?user_id=<your user id>."
 WORD = re.compile(r"\S+\s*|\s+")
 
 
@@ -140,7 +149,7 @@ def chunks(text: str) -> list[str]:
 
 
 @router.websocket("/api/ai/chat/ws")
-async def chat_socket(websocket: WebSocket, assistant: AssistantDep) -> None:
+async def chat_socket(websocket: WebSocket, assistant: AssistantDep, dialogue: DialogueDep) -> None:
     """One conversation per connection; see the module docstring for the messages."""
     await websocket.accept()
     user_id = await known_user(websocket, assistant)
@@ -148,7 +157,7 @@ async def chat_socket(websocket: WebSocket, assistant: AssistantDep) -> None:
         await _refuse(websocket, user_id)
         return
     session_id = uuid.uuid4().hex
-    max_bytes = websocket.app.state.settings.security.max_ws_message_bytes
+    max_bytes = dialogue.max_ws_message_bytes
     try:
         while True:
             frame = await websocket.receive()
@@ -172,48 +181,6 @@ async def chat_socket(websocket: WebSocket, assistant: AssistantDep) -> None:
                     await _stream(websocket, answer)
     except WebSocketDisconnect:
         return  # the client left, possibly mid-reply: nothing to clean up
-
-
-async def known_user(websocket: WebSocket, assistant: Assistant) -> int | str:
-    """The token's user (whom a `?user_id=` must name) or, in demo mode without a token,
-    the `?user_id=`, if that user exists; else why not, in words.
-
-    Every WebSocket channel (chat, voice) identifies its user this way.
-    """
-    named = websocket.query_params.get("user_id")
-    try:
-        user_id = await channel_user(
-            websocket, None if named is None else USER_ID.validate_json(named)
-        )
-    except ValidationError:
-        return CONNECT_HINT
-    except ApiError as refusal:
-        return refusal.message
-    if user_id is None:
-        return CONNECT_HINT
-    if not await run_in_threadpool(assistant.knows, user_id):
-        return say.user_not_found().reply
-    return user_id
-
-
-async def token_ended(websocket: WebSocket, user_id: int) -> str | None:
-    """Why the socket's token stopped working since it connected (logged out, expired), or
-    None: every channel checks it again before each turn, so a logout also ends sockets."""
-    try:
-        await channel_user(websocket, user_id)
-    except ApiError as refusal:
-        return refusal.message
-    return None
-
-
-async def over_limit(websocket: WebSocket, user_id: int) -> str | None:
-    """Why this message is over the user's request limit, or None: each message counts."""
-    try:
-        await run_in_threadpool(spend_request, websocket, user_id)
-    except RateLimitExceeded as over:
-        window_s = websocket.app.state.limits.settings.requests_window_s
-        return limit_message(over.quota, window_s)
-    return None
 
 
 def _read(frame: dict[str, Any], max_bytes: int) -> ChatEvent | PasswordEvent | PingEvent | str:

@@ -4,7 +4,7 @@ Mounted at the root and under /api/v1 (seeds/003's base URL). Errors use seeds/0
 `{"detail": ...}` shape. An escalated conversation still takes messages: the assistant
 keeps answering until an agent joins.
 
-Who may do what (bearer tokens, banking.auth_routes): a customer starts, talks in and
+Who may do what (bearer tokens, banking/api/deps.py): a customer starts, talks in and
 escalates their own conversations and reads their own history and tickets; anyone else's
 are "not found" to them. Agents and admins read every conversation's history and every
 ticket, and only they change a ticket's status (403 for customers). In demo mode a
@@ -14,33 +14,31 @@ request without a token may do all of it, as before tokens.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
-from banking.auth_routes import (
+from banking.api.deps import (
     AUTH_RESPONSES,
+    GUARDED_RESPONSES,
+    MAX_ID,
+    MAX_PASSWORD_CHARS,
+    BankDep,
     Caller,
+    IdempotencyKey,
+    UserId,
     UsersDep,
     acting_user,
+    idempotent,
+    rate_limited,
     require_role,
     role_of,
 )
-from banking.users import STAFF
-from dialogue.idempotency import IdempotencyKey, idempotent
-from dialogue.reply import DIALOGUE_ACT_REPLIES
-from dialogue.routes import (
-    GUARDED_RESPONSES,
-    MAX_MESSAGE_CHARS,
-    MAX_PASSWORD_CHARS,
-    MAX_USER_ID,
-    AssistantDep,
-    UserId,
-)
-from dialogue.support import (
+from banking.support import (
     ChatMessage,
+    Conversation,
     ConversationNotFound,
     SupportDesk,
     Ticket,
@@ -48,14 +46,16 @@ from dialogue.support import (
     TicketPriority,
     TicketStatus,
 )
-from dialogue.throttle import spend_request
+from banking.users import STAFF
+from dialogue.api.deps import MAX_MESSAGE_CHARS, AssistantDep
+from dialogue.reply import DIALOGUE_ACT_REPLIES
 
 router = APIRouter(tags=["support"], responses=AUTH_RESPONSES)
 MAX_TICKETS_PER_PAGE = 100
 
 
-def _support(request: Request) -> SupportDesk:
-    return request.app.state.support
+def _support(bank: BankDep) -> SupportDesk:
+    return bank.support
 
 
 SupportDep = Annotated[SupportDesk, Depends(_support)]
@@ -125,19 +125,27 @@ class StartResponse(BaseModel):
     messages: list[MessageOut]
 
 
+def _start_checked(body: StartRequest, caller: Caller) -> StartRequest:
+    """The request with its user: the token's, whom a `user_id` in it must name."""
+    body.user_id = acting_user(caller, body.user_id)  # filled in if left out
+    return body
+
+
+def _starter(body: StartRequest) -> int:
+    assert body.user_id is not None  # _start_checked filled it in
+    return body.user_id
+
+
 @router.post("/chat/start", response_model=StartResponse, responses=GUARDED_RESPONSES)
 def start(
-    body: StartRequest,
+    body: Annotated[StartRequest, rate_limited(_start_checked, _starter)],
     assistant: AssistantDep,
     support: SupportDep,
-    request: Request,
-    caller: Caller,
 ) -> StartResponse:
-    body.user_id = acting_user(caller, body.user_id)  # the token's user, filled in if left out
-    spend_request(request, body.user_id)
-    if not assistant.knows(body.user_id):
+    user_id = _starter(body)
+    if not assistant.knows(user_id):
         raise HTTPException(404, "User not found")
-    conversation, greeting = support.start(body.user_id, DIALOGUE_ACT_REPLIES["greet"])
+    conversation, greeting = support.start(user_id, DIALOGUE_ACT_REPLIES["greet"])
     return StartResponse(
         conversation_id=conversation.id, status="started", messages=[_message_out(greeting)]
     )
@@ -158,19 +166,32 @@ class MessageResponse(BaseModel):
     conversation_id: str
 
 
+class Addressed(NamedTuple):
+    body: MessageRequest
+    conversation: Conversation
+
+
+def _addressed(body: MessageRequest, support: SupportDep, caller: Caller) -> Addressed:
+    """The message and its conversation: the caller's own (in demo mode without a token,
+    any); seeds/003's 404 otherwise."""
+    with _found():
+        return Addressed(body, support.conversation(body.conversation_id, owner=caller))
+
+
+def _conversation_owner(addressed: Addressed) -> int:
+    return addressed.conversation.user_id
+
+
 @router.post("/chat/message", response_model=MessageResponse, responses=GUARDED_RESPONSES)
 def message(
-    body: MessageRequest,
+    addressed: Annotated[Addressed, rate_limited(_addressed, _conversation_owner)],
     assistant: AssistantDep,
     support: SupportDep,
-    request: Request,
-    caller: Caller,
+    bank: BankDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """One message of the conversation; `password` confirms a transfer and is never stored."""
-    with _found():
-        conversation = support.conversation(body.conversation_id, owner=caller)
-    spend_request(request, conversation.user_id)
+    body, conversation = addressed
 
     def run(_transfer_id: str | None) -> JSONResponse:
         # A conversation's transfer has its own id, kept with the conversation.
@@ -191,7 +212,17 @@ def message(
 
     payload = {**body.model_dump(exclude={"password"}), "password_given": bool(body.password)}
     user_id = conversation.user_id
-    return idempotent(request, idempotency_key, user_id, "support-chat", payload, run)
+    return idempotent(bank, idempotency_key, user_id, "support-chat", payload, run)
+
+
+def _readable(conversation_id: str, support: SupportDep, reader: Reader) -> Conversation:
+    """The conversation, if the reader may read it (seeds/003's 404 otherwise)."""
+    with _found():
+        return support.conversation(conversation_id, reader)
+
+
+def _owner(conversation: Conversation) -> int:
+    return conversation.user_id
 
 
 @router.get(
@@ -200,12 +231,13 @@ def message(
     responses={429: GUARDED_RESPONSES[429]},
 )
 def messages(
-    conversation_id: str, support: SupportDep, request: Request, reader: Reader
+    conversation: Annotated[Conversation, rate_limited(_readable, _owner)],
+    support: SupportDep,
+    reader: Reader,
 ) -> list[MessageOut]:
     """The stored history, oldest first (our addition to seeds/003)."""
     with _found():
-        spend_request(request, support.conversation(conversation_id, reader).user_id)
-        return [_message_out(stored) for stored in support.history(conversation_id, reader)]
+        return [_message_out(stored) for stored in support.history(conversation.id, reader)]
 
 
 class EscalateRequest(BaseModel):
@@ -271,9 +303,9 @@ def tickets(
     reader: Reader,
     status: Status | None = None,
     priority: Priority | None = None,
-    assigned_to: Annotated[int | None, Query(ge=1, le=MAX_USER_ID)] = None,
+    assigned_to: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     # Beyond a database integer, an offset is refused (422) instead of failing in SQL.
-    skip: Annotated[int, Query(ge=0, le=MAX_USER_ID)] = 0,
+    skip: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_TICKETS_PER_PAGE)] = MAX_TICKETS_PER_PAGE,
 ) -> list[TicketSummary]:
     found = support.tickets(status, priority, assigned_to, skip, limit, owner=reader)
