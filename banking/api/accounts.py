@@ -93,7 +93,9 @@ def account(
         int, Query(ge=1, le=MAX_LIMIT, description="how many recent transactions")
     ] = ACCOUNT_TRANSACTIONS,
 ) -> dict[str, Any]:
-    """The caller's account (see above for anyone else's)."""
+    """The caller's account. Any other id is 403, whether or not the account exists (as on
+    POST .../transactions), so a token cannot probe which accounts exist; only in demo mode
+    without a token is an unknown id 404."""
     assert found.id is not None  # readable_account checked it
     try:
         holder_name = users.profile(found.user_id).name
