@@ -22,7 +22,7 @@ from banking.db import writing
 from banking.models import Event
 from banking.money import format_rupees
 
-# The refusal reasons of dialogue.transfers.Refusal, as a sentence's end.
+# The refusal reasons of banking.teller.Refusal, as a sentence's end.
 REFUSAL_REASONS = {
     "transfer_limit": "the hourly transfer limit was reached",
     "insufficient_funds": "your balance was too low",

@@ -84,6 +84,11 @@ class EntryPage:
     total: int  # entries matching the filters, on every page
 
 
+def signed_rupees(entry: LedgerEntry) -> int | float:
+    """The entry's amount in rupees, negative for a debit."""
+    return rupees_number(-entry.amount if entry.type == "debit" else entry.amount)
+
+
 def category_name(category: str) -> str:
     """How a category is shown: "Groceries" (seeds/000's style); filters take either form."""
     return category.title()

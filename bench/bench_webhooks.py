@@ -75,8 +75,8 @@ def main() -> None:
             environ["BANKBOT_WEBHOOKS__POLL_INTERVAL_S"] = str(args.poll)
         settings = load_settings(environ=environ)
         with TestClient(create_app(settings)) as client:
-            events = client.app.state.events
-            client.app.state.webhooks.create(
+            events = client.app.state.services.bank.events
+            client.app.state.services.bank.webhooks.create(
                 1, f"http://127.0.0.1:{receiver.server_address[1]}/hook", ["fraud.detected"]
             )
             committed: dict[str, float] = {}

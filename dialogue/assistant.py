@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from banking import Directory, Factor, Ledger, Person, rupees_number, rupees_to_paise
+from banking import Directory, Factor, Ledger, Person, refusals, rupees_number, rupees_to_paise
 from banking.logs import log_event
 from banking.statements import Period, Statements, period_range
+from banking.store import KeyValueStore, StoreUnavailable
+from banking.teller import Teller
 from dialogue import reply as say
 from dialogue.contacts import find_contact
 from dialogue.conversation import (
@@ -28,9 +30,7 @@ from dialogue.conversation import (
     paise_or_none,
 )
 from dialogue.reply import AssistantReply
-from dialogue.sessions import SessionStore, SessionStoreUnavailable
 from dialogue.speech import speakable
-from dialogue.transfers import Teller
 from nlu import NLUResult, Pipeline
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Assistant:
         ledger: Ledger,
         directory: Directory,
         settings: AssistantSettings,
-        sessions: SessionStore,
+        sessions: KeyValueStore,
         teller: Teller,
         statements: Statements | None = None,
     ) -> None:
@@ -145,7 +145,7 @@ class Assistant:
                     answer = self._converse(
                         person, session_id, text, password or None, channel, record, factor
                     )
-            except SessionStoreUnavailable:  # sessions or password counters: nothing moved
+            except StoreUnavailable:  # sessions or password counters: nothing moved
                 answer = say.store_unavailable()
         record.source, record.confidence = answer.source, answer.confidence
         record.total_ms = (time.perf_counter() - started) * 1000
@@ -359,7 +359,7 @@ class Assistant:
             return refuse(say.ask_recipient(amount, contacts))
         contact = find_contact(meaning.receiver, contacts)
         if contact is None:
-            return refuse(say.unknown_recipient(meaning.receiver, contacts))
+            return refuse(refusals.unknown_recipient(meaning.receiver, contacts))
         if meaning.amount is None:
             return refuse(say.ask_amount(contact.label))
         refusal = amount_refusal(amount, self.transfer_settings.max_transfer_paise)
@@ -370,7 +370,7 @@ class Assistant:
             # A locked user is told at once; with a password the teller checks the lock
             # itself, and audits the attempt.
             if self.guard.locked(person.id):
-                return refuse(say.password_refused("locked", self.guard.settings.lock_s))
+                return refuse(refusals.password_refused("locked", self.guard.settings.lock_s))
             # A high-risk transfer is explained first: the password then is the go-ahead.
             unusual = self.teller.unusual(person, contact, amount)
             text = (

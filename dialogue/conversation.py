@@ -21,14 +21,15 @@ from banking import (
     Factor,
     InvalidAmount,
     Person,
+    refusals,
     rupees_number,
     rupees_to_paise,
 )
 from banking.phones import is_pin
+from banking.teller import Teller
 from dialogue import reply as say
 from dialogue.contacts import match_contact, name_in_answer, name_words, surely_a_contact
 from dialogue.reply import AssistantReply
-from dialogue.transfers import Teller
 from nlu import NLUResult, negates, read_slots
 from nlu.numbers import normalise_numbers
 
@@ -88,11 +89,11 @@ def spoken_digits(text: str) -> str | None:
 def amount_refusal(paise: int | None, max_paise: int) -> str | None:
     """Why an amount (None: with a fraction of a paisa) cannot be sent; None if it can."""
     if paise is None:
-        return say.AMOUNT_HAS_FRACTION_OF_PAISA
+        return refusals.AMOUNT_HAS_FRACTION_OF_PAISA
     if paise <= 0:
-        return say.AMOUNT_NOT_POSITIVE
+        return refusals.AMOUNT_NOT_POSITIVE
     if paise > max_paise:
-        return say.amount_too_large(max_paise)
+        return refusals.amount_too_large(max_paise)
     return None
 
 
@@ -232,7 +233,7 @@ class Conversation:
         amount_refusal = None if amount is None else self._take_amount(pending, amount)
         if receiver is not None and not self._take_receiver(pending, receiver):
             # The documented reply to an unknown name, which lists the contacts to choose from.
-            unknown = say.unknown_recipient(receiver, self.contacts)
+            unknown = refusals.unknown_recipient(receiver, self.contacts)
             return self._reply(" ".join(filter(None, (amount_refusal, unknown))), meaning)
         if amount_refusal:
             return self._ask(pending, meaning, prefix=f"{amount_refusal} ")
@@ -301,7 +302,7 @@ class Conversation:
             return self._execute(pending, meaning, password)
         if self.guard.locked(self.person.id):
             self.state.pending = None
-            text = say.password_refused("locked", self.guard.settings.lock_s, self.factor)
+            text = refusals.password_refused("locked", self.guard.settings.lock_s, self.factor)
             return self._reply(text, meaning, success=False)
         return self._ask(pending, meaning)
 

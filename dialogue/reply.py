@@ -5,6 +5,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from banking import ContactEntry, Factor, format_rupees
+from banking.refusals import (
+    STORE_UNAVAILABLE,
+    USER_NOT_FOUND,
+    contact_list,
+    insufficient_balance,
+)
 
 Page = Literal["home", "transfer", "statements"]
 
@@ -30,7 +36,7 @@ class AssistantReply(BaseModel):
 
 def user_not_found() -> AssistantReply:
     return AssistantReply(
-        reply="User not found. Please log in again.",
+        reply=USER_NOT_FOUND,
         confidence=0,
         source=SYSTEM,
         user_found=False,
@@ -69,17 +75,6 @@ def dialogue_act(intent: str, confidence: float, source: str) -> AssistantReply:
     )
 
 
-def contact_list(contacts: list[ContactEntry]) -> str:
-    return ", ".join(contact.label for contact in contacts)
-
-
-def unknown_recipient(name: str, contacts: list[ContactEntry]) -> str:
-    return (
-        f"I can't find '{name.title()}' in the system. "
-        f"Available contacts: {contact_list(contacts)}."
-    )
-
-
 def ask_recipient(amount: int | None, contacts: list[ContactEntry]) -> str:
     what = "the money" if amount is None else format_rupees(amount)
     return f"Who should I send {what} to? Available contacts: {contact_list(contacts)}."
@@ -100,18 +95,6 @@ def transferred(amount: int, receiver: str, balance: int) -> str:
     )
 
 
-def insufficient_balance(balance: int, amount: int) -> str:
-    return (
-        f"Insufficient balance. You have {format_rupees(balance)} "
-        f"but trying to send {format_rupees(amount)}."
-    )
-
-
-WRONG_PASSWORD = "Incorrect password. Transaction cancelled."
-WRONG_PIN = "Incorrect PIN. Transaction cancelled."
-AMOUNT_NOT_POSITIVE = "The amount must be more than zero."
-AMOUNT_HAS_FRACTION_OF_PAISA = "Amounts can have at most two decimal places, like ₹10.50."
-RECIPIENT_UNAVAILABLE = "That contact's account is not available. Nothing was sent."
 NO_TRANSACTIONS = "You have no transactions yet."
 
 
@@ -120,7 +103,6 @@ CANCELLED = "Okay, I cancelled the transfer. Nothing was sent."
 GOODBYE_CANCELLED = "Okay, I cancelled the unfinished transfer. Nothing was sent. Goodbye!"
 EXPIRED = "Your unfinished transfer timed out, so nothing was sent."
 NOT_CAUGHT = "Sorry, I didn't catch that. "
-ALREADY_MADE = "That transfer was already made. I did not send it again."
 NOTHING_TO_REPEAT = "I haven't said anything yet. " + CAPABILITIES
 PASSWORD_IN_MESSAGE = (
     "Please never say or type your password as a message: it belongs in the password field. "
@@ -129,10 +111,6 @@ PASSWORD_IN_MESSAGE = (
 PIN_IN_MESSAGE = (
     "Please never say your PIN aloud: type it on the keypad. "
     "To be safe I cancelled the transfer. Nothing was sent."
-)
-STORE_UNAVAILABLE = (
-    "Sorry, part of the service is down, so I can't do that right now. Nothing was sent. "
-    "Please try again in a moment."
 )
 
 
@@ -164,33 +142,6 @@ def repeat(last_reply: str | None, confidence: float, source: str) -> AssistantR
 def sentence(text: str) -> str:
     """The text ending like a sentence, so that another can follow it."""
     return text if text.endswith((".", "?", "!", ")")) else f"{text}."
-
-
-def password_refused(verdict: str, lock_s: int, factor: Factor = "password") -> str:
-    """A wrong password (or PIN) as documented; once too many were wrong, the lockout."""
-    if verdict == "wrong":
-        return WRONG_PIN if factor == "pin" else WRONG_PASSWORD
-    what = "PINs" if factor == "pin" else "passwords"
-    return (
-        f"Too many wrong {what}. Transfers are locked for {max(1, lock_s // 60)} minutes. "
-        "Nothing was sent."
-    )
-
-
-def transfer_limit(limit: int, window_s: int, retry_after_s: int) -> str:
-    """The hourly transfer limit reached: when the user may send again."""
-    minutes = max(1, round(retry_after_s / 60))
-    return (
-        f"You have reached the limit of {limit} transfers per {_period(window_s)}. "
-        f"Nothing was sent. You can send money again in {minutes} "
-        f"minute{'s' if minutes != 1 else ''}."
-    )
-
-
-def _period(seconds: int) -> str:
-    if seconds == 3600:
-        return "hour"
-    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
 
 
 def did_you_mean(receiver: str) -> str:
@@ -242,10 +193,6 @@ def help_during(question: str) -> str:
 
 def back_to_transfer(question: str) -> str:
     return f"About your transfer: {question}"
-
-
-def amount_too_large(limit: int) -> str:
-    return f"The most I can send in one transfer is {format_rupees(limit)}."
 
 
 def balance(amount: int) -> str:

@@ -29,7 +29,7 @@ RULES_ONLY = {"BANKBOT_NLU__BACKENDS": "[rules]"}
 # The speech models take seconds to load: apps of tests that do not speak go without them.
 VOICE_OFF = {"BANKBOT_VOICE__ENABLED": "false"}
 # Tests that are not about the per-user limits raise them far out of reach (many tests ask
-# for user 1's balance dozens of times); tests/dialogue/test_limits.py tests the real ones.
+# for user 1's balance dozens of times); tests/banking/test_limits.py tests the real ones.
 NO_LIMITS = {"BANKBOT_LIMITS__REQUESTS": "1000000", "BANKBOT_LIMITS__TRANSFERS": "1000000"}
 
 
@@ -117,9 +117,9 @@ def bearer(client: TestClient, user_id: int) -> dict[str, str]:
     """An Authorization header with a new access token from the app's own token service.
 
     Logging in would give the same token but costs a bcrypt check (~0.25 s);
-    tests/api/test_auth.py tests the login itself.
+    tests/banking/api/test_auth.py tests the login itself.
     """
-    token = client.app.state.tokens.issue(user_id).access_token
+    token = client.app.state.services.bank.tokens.issue(user_id).access_token
     return {"Authorization": f"Bearer {token}"}
 
 

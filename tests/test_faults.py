@@ -20,8 +20,8 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from banking import make_engine
-from dialogue.idempotency import transfer_id_for
-from dialogue.reply import ALREADY_MADE, STORE_UNAVAILABLE
+from banking.idempotency import transfer_id_for
+from banking.refusals import ALREADY_MADE, STORE_UNAVAILABLE
 from tests.conftest import NO_LIMITS, REDIS_URL, RULES_ONLY, VOICE_OFF, free_port
 from tests.test_server import running_server, wait_for
 

@@ -37,9 +37,9 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dialogue.limits import Limits
-from dialogue.sessions import SessionStore
-from dialogue.throttle import limit_message
+from banking.api.ratelimit import limit_message
+from banking.limits import Limits
+from banking.store import KeyValueStore
 from voice import audiosocket as wire
 from voice.phone import PhoneCall, PhoneSettings
 from voice.session import VoiceServices
@@ -76,7 +76,7 @@ class AudioSocketSettings(BaseModel):
 class CallRegistry:
     """Caller numbers registered for the UUIDs of calls about to connect, each good once."""
 
-    def __init__(self, store: SessionStore, ttl_s: int) -> None:
+    def __init__(self, store: KeyValueStore, ttl_s: int) -> None:
         self._store = store
         self._ttl_s = ttl_s
 
@@ -277,7 +277,7 @@ async def register_call(
     secret: Annotated[str, Form(max_length=256)],
 ) -> str:
     """For Asterisk's dialplan: the UUID to pass to AudioSocket() for a call from `caller`."""
-    server: AudioSocketServer | None = request.app.state.audiosocket
+    server: AudioSocketServer | None = request.app.state.services.audiosocket
     if server is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "AudioSocket is off here")
     expected = server.settings.registration_secret.encode()

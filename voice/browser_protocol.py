@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal, assert_never
 import numpy as np
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from dialogue.routes import MAX_MESSAGE_CHARS, MAX_PASSWORD_CHARS
+from banking.api.deps import MAX_PASSWORD_CHARS
+from dialogue.api.deps import MAX_MESSAGE_CHARS
 from voice.audio import PIPELINE_RATE, AudioFormatError, pcm16_to_float
 from voice.events import (
     AudioEnd,

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect, status
 from fastapi.requests import HTTPConnection
 from fastapi.responses import FileResponse
 
-from dialogue.chat_routes import known_user, over_limit, token_ended
-from dialogue.routes import AssistantDep
+from banking.api.deps import known_user, over_limit, token_ended
+from dialogue.api.deps import AssistantDep
 from voice import browser_protocol as wire
 from voice.events import AudioChunk, AudioEnd, AudioStart, Error, VoiceEvent
 from voice.playout import Playout
@@ -27,7 +27,7 @@ router = APIRouter(tags=["voice"])
 
 
 def _voice(connection: HTTPConnection) -> VoiceServices | None:
-    return connection.app.state.voice
+    return connection.app.state.services.voice
 
 
 VoiceDep = Annotated[VoiceServices | None, Depends(_voice)]
@@ -97,7 +97,7 @@ async def voice_socket(websocket: WebSocket, assistant: AssistantDep, voice: Voi
         return await token_ended(websocket, user_id) or await over_limit(websocket, user_id)
 
     session = VoiceSession(voice, user_id, output, admit=admit)
-    max_text_bytes = websocket.app.state.settings.security.max_ws_message_bytes
+    max_text_bytes = websocket.app.state.services.settings.security.max_ws_message_bytes
     await session.start()
     try:
         while True:

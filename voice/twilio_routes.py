@@ -19,7 +19,7 @@ from fastapi.requests import HTTPConnection
 from pydantic import ValidationError
 from starlette.datastructures import URL
 
-from dialogue.chat_routes import over_limit
+from banking.api.deps import over_limit
 from voice import twilio
 from voice.phone import PhoneCall
 from voice.session import VoiceServices
@@ -33,7 +33,7 @@ TWIML = "application/xml"
 
 
 def _voice(connection: HTTPConnection) -> VoiceServices | None:
-    return connection.app.state.voice
+    return connection.app.state.services.voice
 
 
 VoiceDep = Annotated[VoiceServices | None, Depends(_voice)]
@@ -47,7 +47,7 @@ async def call_webhook(
     call_sid: Annotated[str, Form(alias="CallSid", max_length=64)],
 ) -> Response:
     """Twilio's call webhook: TwiML connecting the call to the media stream."""
-    settings: twilio.TwilioSettings = request.app.state.settings.twilio
+    settings: twilio.TwilioSettings = request.app.state.services.settings.twilio
     if settings.auth_token:
         form = (await request.form()).multi_items()
         fields = [(name, value) for name, value in form if isinstance(value, str)]
@@ -55,12 +55,12 @@ async def call_webhook(
         if not twilio.signed_by_twilio(settings.auth_token, _public(request), fields, header):
             log.warning("twilio webhook: refused a request without a valid signature")
             return Response("Bad signature.", status.HTTP_403_FORBIDDEN, media_type="text/plain")
-    elif not request.app.state.demo_mode:
+    elif not request.app.state.services.bank.demo_mode:
         message = "Twilio is not set up here: twilio.auth_token is empty."
         return Response(message, status.HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
     if voice is None:
         return Response(twilio.say_and_hang_up_twiml(NOT_AVAILABLE), media_type=TWIML)
-    secret = request.app.state.tokens.secret
+    secret = request.app.state.services.bank.tokens.secret
     parameters = {"caller": caller, "ticket": twilio.ticket(secret, call_sid, caller)}
     twiml = twilio.connect_stream_twiml(_stream_url(request), parameters)
     return Response(twiml, media_type=TWIML)
@@ -68,7 +68,7 @@ async def call_webhook(
 
 def _public(request: Request) -> str:
     """The URL Twilio called (and signed): under `twilio.public_url` when it is set."""
-    public_url = request.app.state.settings.twilio.public_url
+    public_url = request.app.state.services.settings.twilio.public_url
     if not public_url:
         return str(request.url)
     return str(URL(public_url.rstrip("/") + request.url.path).replace(query=request.url.query))
@@ -184,7 +184,7 @@ def _new_call(
     start = message.start
     caller = start.customParameters.get("caller", "")
     ticket = start.customParameters.get("ticket", "")
-    secret = websocket.app.state.tokens.secret
+    secret = websocket.app.state.services.bank.tokens.secret
     if not twilio.ticket_valid(secret, ticket, start.callSid, caller):
         log.warning("twilio stream: refused a stream without a valid ticket")
         return None
@@ -202,7 +202,7 @@ def _new_call(
         voice,
         transport,
         caller,
-        websocket.app.state.settings.phone,
+        websocket.app.state.services.settings.phone,
         channel="twilio",
         call_id=start.callSid,
         admit=admit,

@@ -1,6 +1,7 @@
 """Webhooks: users subscribe a URL to their events; a persisted outbox delivers them signed.
 
-Imports banking (events, tables) and banking.logs; nothing imports it but server.py.
+Imports banking (events, tables) and banking.logs; banking/bank.py builds it and
+banking/api/webhooks.py serves its routes.
 """
 
 from banking.webhooks.dispatcher import Dispatcher, signature

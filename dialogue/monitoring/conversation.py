@@ -11,12 +11,13 @@ transfer; two turns of one user on the same channel at the same instant could sw
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import BaseModel
 
+from banking.audit import AuditLog
 from dialogue.monitoring import pii
 from dialogue.reply import AssistantReply
+from nlu import Pipeline
 from nlu.stages import LLMStage, RasaStage
 
 
@@ -34,9 +35,10 @@ class ConversationMetadata(BaseModel):
 class TurnWatch:
     """Started before a turn, `finish()`ed after it."""
 
-    def __init__(self, state: Any, user_id: int, channel: str) -> None:
-        self.state, self.user_id, self.channel = state, user_id, channel
-        self.audit_before = state.audit.last_id(user_id, channel)
+    def __init__(self, audit: AuditLog, pipeline: Pipeline, user_id: int, channel: str) -> None:
+        self.audit, self.pipeline = audit, pipeline
+        self.user_id, self.channel = user_id, channel
+        self.audit_before = audit.last_id(user_id, channel)
         self.started = time.perf_counter()
 
     def finish(
@@ -49,7 +51,7 @@ class TurnWatch:
         kinds = sorted({piece.kind for piece in found})
         if answer.message_was_secret:
             kinds = ["password"]
-        audit_after = self.state.audit.last_id(self.user_id, self.channel)
+        audit_after = self.audit.last_id(self.user_id, self.channel)
         metadata = ConversationMetadata(
             session_id=session_id,
             timestamp=datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -63,7 +65,7 @@ class TurnWatch:
         return reply, metadata
 
     def _model(self, source: str) -> str:
-        stage = next((s for s in self.state.nlu.stages if s.name == source), None)
+        stage = next((s for s in self.pipeline.stages if s.name == source), None)
         if source == "llm" and isinstance(stage, LLMStage):
             return stage.model_id
         if source == "rasa" and isinstance(stage, RasaStage):

@@ -28,11 +28,11 @@ from typing import Any, Literal, Protocol, TypeVar
 import numpy as np
 from sqlalchemy import Engine, QueuePool, text
 
-from dialogue.sessions import (
-    MemorySessionStore,
-    RedisSessionStore,
-    SessionStore,
-    SessionStoreUnavailable,
+from banking.store import (
+    KeyValueStore,
+    MemoryStore,
+    RedisStore,
+    StoreUnavailable,
 )
 from nlu import Pipeline
 from nlu.stages import LLMStage, RasaStage
@@ -43,6 +43,9 @@ class _Transcriber(Protocol):
 
 
 class _Renderer(Protocol):
+    cache_hits: int
+    cache_misses: int
+
     def render(self, piece: str) -> object: ...
 
 
@@ -52,13 +55,16 @@ class _VoiceNames(Protocol):
 
 
 class SpeechModels(Protocol):
-    """What the STT and TTS probes use of voice.SpeechModels (the voice package sits above
-    dialogue, so it is described here rather than imported)."""
+    """What the probes, /health and /api/metrics use of voice.VoiceServices (the voice
+    package sits above dialogue, so it is described here rather than imported)."""
 
     settings: _VoiceNames
     stt: _Transcriber
     tts: _Renderer
     warm: threading.Event
+    listeners: list[Callable[[dict[str, int]], None]]  # told each spoken turn's timings
+
+    def status(self) -> str: ...
 
 
 Status = Literal["healthy", "starting", "down", "off"]
@@ -96,15 +102,15 @@ def database(engine: Engine) -> dict[str, Any]:
     return report
 
 
-def session_store(store: SessionStore) -> dict[str, Any]:
+def session_store(store: KeyValueStore) -> dict[str, Any]:
     started = time.perf_counter()
-    if isinstance(store, RedisSessionStore):
+    if isinstance(store, RedisStore):
         if store.status() != "ready":  # a PING
             return {"status": "down", "backend": "redis", "error": "no answer to PING"}
         latency = _ms_since(started)
         try:
             used = store.memory_used_bytes()
-        except SessionStoreUnavailable:
+        except StoreUnavailable:
             return {"status": "down", "backend": "redis", "error": "no answer to INFO"}
         return {
             "status": "healthy",
@@ -112,7 +118,7 @@ def session_store(store: SessionStore) -> dict[str, Any]:
             "backend": "redis",
             "memory_usage_mb": round(used / 2**20, 2),
         }
-    assert isinstance(store, MemorySessionStore)
+    assert isinstance(store, MemoryStore)
     store.save(PROBE_KEY, "ok", ttl_s=60)
     answered = store.load(PROBE_KEY) == "ok"
     return {

@@ -55,7 +55,7 @@ def _forged(token: str, **claims: object) -> str:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     database = tmp_path_factory.mktemp("authorization") / "bank.db"
     with TestClient(create_app(settings_for(f"sqlite:///{database}"))) as client:
-        users = client.app.state.users
+        users = client.app.state.services.bank.users
         users.grant("ravi@example.com", "agent")
         users.grant("mary@example.com", "admin")
         headers = {name: bearer(client, user) for name, user in
@@ -66,7 +66,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         a_token = headers["A"]["Authorization"].removeprefix("Bearer ")
         logged_out = bearer(client, A)
         assert client.post("/api/auth/logout", headers=logged_out).status_code == 200
-        refresh = client.app.state.tokens.issue(A).refresh_token
+        refresh = client.app.state.services.bank.tokens.issue(A).refresh_token
         headers |= {
             "none": {},
             "garbage": {"Authorization": "Bearer garbage"},
@@ -163,7 +163,7 @@ def test_what_a_refused_request_would_have_done_did_not_happen(world: World) -> 
         f"/chat/{world.b_conversation}/messages", headers=world.headers["B"]
     ).json()
     before = len(history)
-    ledger = world.client.app.state.assistant.ledger
+    ledger = world.client.app.state.services.dialogue.assistant.ledger
     balances = ledger.balance(A), ledger.balance(B)
     attempt = {"conversation_id": world.b_conversation, "message": "send 100 to ravi"}
     assert (
@@ -196,7 +196,7 @@ def test_the_documented_transfer_works_with_a_token(world: World) -> None:
     form = {"username": "john@example.com", "password": "password123"}
     token = client.post("/api/auth/login", data=form).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
-    before = client.app.state.assistant.ledger.balance(A)
+    before = client.app.state.services.dialogue.assistant.ledger.balance(A)
     first = client.post(
         "/assistant", json={"user_id": A, "message": "Send 5 to Mom"}, headers=headers
     )
@@ -207,7 +207,7 @@ def test_the_documented_transfer_works_with_a_token(world: World) -> None:
         headers=headers,
     )
     assert second.json()["data"]["success"] is True
-    assert client.app.state.assistant.ledger.balance(A) == before - 500
+    assert client.app.state.services.dialogue.assistant.ledger.balance(A) == before - 500
 
 
 SOCKET = "/api/ai/chat/ws"
@@ -343,7 +343,7 @@ def test_demo_mode_serves_requests_without_a_token_and_still_checks_tokens(
 
 
 def test_without_demo_mode_the_documented_token_free_request_is_401(client: TestClient) -> None:
-    assert client.app.state.settings.demo_mode is False
+    assert client.app.state.services.settings.demo_mode is False
     response = client.post("/assistant", json={"user_id": A, "message": "Check my balance"})
     assert response.status_code == 401
     assert response.json() == {

@@ -20,7 +20,7 @@ def client(client: TestClient) -> TestClient:
 
 
 def ledger_state(client: TestClient) -> tuple[list[tuple[int, int]], int]:
-    engine = client.app.state.assistant.ledger.engine
+    engine = client.app.state.services.dialogue.assistant.ledger.engine
     with Session(engine) as session:
         balances = [
             (a.user_id, a.balance) for a in session.exec(select(Account).order_by(Account.id))

@@ -8,12 +8,12 @@ import pytest
 from banking import ContactEntry, Directory, Ledger, make_engine, seed_demo_data
 from banking.audit import AuditLog
 from banking.fraud import FraudMonitor
+from banking.limits import Limits
+from banking.lockout import PasswordGuard
+from banking.store import MemoryStore
+from banking.teller import Teller
 from dialogue import Assistant
 from dialogue.contacts import find_contact, match_contact
-from dialogue.limits import Limits
-from dialogue.lockout import PasswordGuard
-from dialogue.sessions import MemorySessionStore
-from dialogue.transfers import Teller
 from nlu import BackendSettings, build_pipeline
 from server import DEMO_DATA
 from tests.conftest import settings_for
@@ -26,7 +26,7 @@ def assistant(sqlite_url: str) -> Iterator[Assistant]:
     seed_demo_data(engine, DEMO_DATA)
     backends = BackendSettings(rasa=settings.rasa, llm=settings.llm)
     pipeline = build_pipeline(settings.nlu, backends)
-    sessions, directory = MemorySessionStore(ttl_s=60), Directory(engine)
+    sessions, directory = MemoryStore(ttl_s=60), Directory(engine)
     guard = PasswordGuard(sessions, directory, settings.lockout)
     ledger = Ledger(engine)
     fraud = FraudMonitor(engine, ledger.events, settings.fraud, ZoneInfo("Asia/Kolkata"))

@@ -26,7 +26,7 @@ def phone_turn(assistant: Assistant, text: str, pin: str | None = None, call: st
 
 
 def test_the_phone_asks_for_the_pin_and_a_right_one_moves_the_money(client: TestClient) -> None:
-    assistant: Assistant = client.app.state.assistant
+    assistant: Assistant = client.app.state.services.dialogue.assistant
     asked = phone_turn(assistant, "send 100 to ravi")
     assert asked.reply == (
         "Send 100 rupees to Ravi? Please type your PIN on the keypad, then press hash."
@@ -41,7 +41,7 @@ def test_the_phone_asks_for_the_pin_and_a_right_one_moves_the_money(client: Test
 def test_a_wrong_pin_is_refused_as_a_pin_and_recorded_like_a_wrong_password(
     client: TestClient,
 ) -> None:
-    assistant: Assistant = client.app.state.assistant
+    assistant: Assistant = client.app.state.services.dialogue.assistant
     phone_turn(assistant, "send 100 to ravi")
     refused = phone_turn(assistant, "", "9999")
     assert refused.reply == "Incorrect PIN. Transaction cancelled."
@@ -54,7 +54,7 @@ def test_a_wrong_pin_is_refused_as_a_pin_and_recorded_like_a_wrong_password(
 
 
 def test_wrong_pins_and_wrong_passwords_share_one_lockout(client: TestClient) -> None:
-    assistant: Assistant = client.app.state.assistant
+    assistant: Assistant = client.app.state.services.dialogue.assistant
     for attempt in range(3):
         phone_turn(assistant, "send 100 to ravi", call=f"call-{attempt}")
         assert phone_turn(assistant, "", "0000", call=f"call-{attempt}").reply.startswith(
@@ -78,7 +78,7 @@ def test_wrong_pins_and_wrong_passwords_share_one_lockout(client: TestClient) ->
 def test_a_pin_said_aloud_cancels_the_transfer_and_is_never_repeated(
     client: TestClient, said: str
 ) -> None:
-    assistant: Assistant = client.app.state.assistant
+    assistant: Assistant = client.app.state.services.dialogue.assistant
     phone_turn(assistant, "send 100 to ravi")
     reply = phone_turn(assistant, said)
     assert reply.message_was_secret
@@ -94,7 +94,7 @@ def test_a_pin_said_aloud_cancels_the_transfer_and_is_never_repeated(
 def test_other_numbers_said_while_the_pin_is_awaited_still_change_the_amount(
     client: TestClient,
 ) -> None:
-    assistant: Assistant = client.app.state.assistant
+    assistant: Assistant = client.app.state.services.dialogue.assistant
     phone_turn(assistant, "send 100 to ravi")
     changed = phone_turn(assistant, "make it 2000")
     assert not changed.message_was_secret

@@ -83,7 +83,7 @@ def _rupees(paise_by_user: dict[int, int]) -> dict[int, str]:
 
 
 def _balances(client: TestClient) -> dict[int, int]:
-    ledger = client.app.state.assistant.ledger
+    ledger = client.app.state.services.dialogue.assistant.ledger
     return {user: ledger.balance(user) for user in DEMO_USERS}
 
 

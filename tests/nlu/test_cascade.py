@@ -31,12 +31,12 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
             assert time.monotonic() < deadline, test_client.get("/health").json()
             time.sleep(0.5)
         # Requests come from user 1, made an admin for the /admin routes.
-        test_client.app.state.users.grant("john@example.com", "admin")
+        test_client.app.state.services.bank.users.grant("john@example.com", "admin")
         yield logged_in(test_client, 1)
 
 
 def pipeline(client: TestClient) -> Pipeline:
-    return client.app.state.nlu
+    return client.app.state.services.dialogue.pipeline
 
 
 def stage(client: TestClient, kind: type):

@@ -25,11 +25,11 @@ class VoiceServer:
 
     def token(self, user_id: int) -> str:
         """A new access token of the user, from the app's own token service."""
-        return self.app.state.tokens.issue(user_id).access_token
+        return self.app.state.services.bank.tokens.issue(user_id).access_token
 
     def balance(self, user_id: int) -> int:
         """The user's balance in paise, read from the ledger."""
-        return self.app.state.assistant.ledger.balance(user_id)
+        return self.app.state.services.dialogue.assistant.ledger.balance(user_id)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def _serve(
     thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
-    while not (server.started and app.state.voice.warm.is_set()):
+    while not (server.started and app.state.services.voice.warm.is_set()):
         assert time.monotonic() < deadline, "the voice server did not start in 60 s"
         time.sleep(0.1)
     yield VoiceServer(app, f"http://127.0.0.1:{port}")

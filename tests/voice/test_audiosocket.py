@@ -53,7 +53,7 @@ def phone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServ
 
 
 def port(server: VoiceServer) -> int:
-    return server.app.state.audiosocket.port
+    return server.app.state.services.audiosocket.port
 
 
 def register(server: VoiceServer, caller: str) -> uuid.UUID:
@@ -80,7 +80,7 @@ def heard(server: VoiceServer, frames: list[Received]) -> set[str]:
     on the piper voice at 8 kHz mishears some ("you correct" for "incorrect") and may drop
     a sentence of a long reply: checks look for any of a few telling words."""
     audio = resample(samples_of(frames), RATE, PIPELINE_RATE)
-    return set(words(server.app.state.voice.stt.transcribe(audio).text))
+    return set(words(server.app.state.services.voice.stt.transcribe(audio).text))
 
 
 def assert_phone_audio(frames: list[Received]) -> None:
@@ -153,7 +153,7 @@ def test_talking_over_the_greeting_stops_it_and_is_answered(phone_server: VoiceS
 def test_four_concurrent_calls_each_hear_their_own_balance(phone_server: VoiceServer) -> None:
     """Three callers ask at once and each hears their own balance; a fourth hangs up by
     dropping the connection mid-sentence, which disturbs nobody."""
-    ledger = phone_server.app.state.assistant.ledger
+    ledger = phone_server.app.state.services.dialogue.assistant.ledger
     ledger.transfer(2, 5, 1000_00, receiver_label="Mike", sender_label="Jane")
     balances = {user: phone_server.balance(user) // 100 for user in (1, 2, 3)}
     assert len(set(balances.values())) == 3, balances
@@ -188,7 +188,9 @@ def test_four_concurrent_calls_each_hear_their_own_balance(phone_server: VoiceSe
         assert_phone_audio(frames)
         assert str(balances[user]) in heard(phone_server, frames), user
     deadline = time.monotonic() + 10
-    while phone_server.app.state.audiosocket.calls():  # every call ended, the dropped one too
+    while (
+        phone_server.app.state.services.audiosocket.calls()
+    ):  # every call ended, the dropped one too
         assert time.monotonic() < deadline
         time.sleep(0.1)
 

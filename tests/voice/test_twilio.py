@@ -38,7 +38,7 @@ def heard(server: VoiceServer, frames: list[tuple[float, bytes]]) -> list[str]:
     """The words the server's own STT hears in reply audio, as the caller got it."""
     audio = mulaw_decode(b"".join(data for _, data in frames))
     audio = resample(audio, PHONE_RATE, PIPELINE_RATE)
-    return words(server.app.state.voice.stt.transcribe(audio).text)
+    return words(server.app.state.services.voice.stt.transcribe(audio).text)
 
 
 def assert_phone_audio(frames: list[tuple[float, bytes]]) -> None:
@@ -123,7 +123,7 @@ def test_a_transfer_confirmed_by_keypad_pin_moves_money_once(voice_server: Voice
 
 def test_a_wrong_keypad_pin_moves_no_money(voice_server: VoiceServer) -> None:
     before = voice_server.balance(1), voice_server.balance(3)
-    events = voice_server.app.state.assistant.ledger.events
+    events = voice_server.app.state.services.dialogue.assistant.ledger.events
     failures = len(events.for_user(1, "password.failed"))
     with TwilioPeer(voice_server.base_url, JOHN) as peer:
         ask_for_transfer(peer, voice_server)

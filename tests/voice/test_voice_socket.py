@@ -152,9 +152,9 @@ def test_a_dropped_socket_mid_reply_loses_nothing(voice_server: VoiceServer) -> 
 def test_health_says_when_the_voice_models_are_still_warming_up(voice_server: VoiceServer) -> None:
     health = httpx.get(f"{voice_server.base_url}/health").json()
     assert health.get("degraded", {}).get("voice") is None
-    voice_server.app.state.voice.warm.clear()
+    voice_server.app.state.services.voice.warm.clear()
     try:
         health = httpx.get(f"{voice_server.base_url}/health").json()
     finally:
-        voice_server.app.state.voice.warm.set()
+        voice_server.app.state.services.voice.warm.set()
     assert health["degraded"]["voice"] == "warming_up"

@@ -29,7 +29,7 @@ def test_a_transfer_is_delivered_signed_with_the_subscription_secret(
         reply = send_money(client)
         assert reply["data"]["success"] is True
         [request] = receiver.wait_for(1)
-    [event] = client.app.state.events.for_user(1, "transaction.completed")
+    [event] = client.app.state.services.bank.events.for_user(1, "transaction.completed")
     body = verified(made["secret"], request.headers, request.body)
     assert body == {
         "event_id": f"EVT_{event.id}",
@@ -116,7 +116,7 @@ def test_fraud_detected_is_sent_without_what_the_receiver_need_not_know(
     client = make_client()
     with receiving() as receiver:
         made = subscribe(client, 1, receiver.url, ["fraud.detected"])
-        client.app.state.events.emit(
+        client.app.state.services.bank.events.emit(
             1,
             "fraud.detected",
             {
@@ -158,7 +158,7 @@ def test_a_risky_transfer_sends_fraud_detected_from_the_fraud_check(
         send_money(client, message="send 9000 to jane")
         [request] = receiver.wait_for(1)
     body = verified(made["secret"], request.headers, request.body)
-    [alert] = client.app.state.fraud.alerts(1)
+    [alert] = client.app.state.services.bank.fraud.alerts(1)
     assert body["event_type"] == "fraud.detected"
     assert body["data"]["alert_id"] == alert.id
     assert body["data"]["risk_score"] == alert.score
@@ -255,7 +255,7 @@ def test_a_named_host_is_sent_to_the_address_that_was_checked_with_its_name_kept
         made = subscribe(
             client, 1, f"http://localhost:{receiver.port}/hook?team=ops", ["fraud.detected"]
         )
-        client.app.state.events.emit(1, "fraud.detected", {"risk_score": 90})
+        client.app.state.services.bank.events.emit(1, "fraud.detected", {"risk_score": 90})
         [request] = receiver.wait_for(1)
     assert request.headers["host"] == f"localhost:{receiver.port}"
     assert request.path == "/hook?team=ops"

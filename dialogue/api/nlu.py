@@ -1,0 +1,37 @@
+"""/test-nlu and /test-nlu-get: the NLU result for a sentence, with no banking."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, StringConstraints
+
+from dialogue.api.deps import MAX_MESSAGE_CHARS, PipelineDep
+from nlu import NLUResult
+
+Message = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
+]
+
+router = APIRouter(tags=["nlu"])
+
+
+class NLURequest(BaseModel):
+    message: Message
+
+
+class NLUResponse(BaseModel):
+    input: str
+    result: NLUResult
+
+
+@router.post("/test-nlu")
+def parse_message(body: NLURequest, pipeline: PipelineDep) -> NLUResponse:
+    return NLUResponse(input=body.message, result=pipeline.parse(body.message))
+
+
+@router.get("/test-nlu-get")
+def parse_message_get(
+    message: Annotated[str, Query(min_length=1, max_length=MAX_MESSAGE_CHARS)],
+    pipeline: PipelineDep,
+) -> NLUResponse:
+    return NLUResponse(input=message, result=pipeline.parse(message))
