@@ -33,7 +33,7 @@ def grant_role(engine: Engine, email: str, role: str) -> None:
     if role not in ROLES:
         raise ConfigError(f"the role must be one of {', '.join(ROLES)}")
     try:
-        profile = Users(engine).grant(email, role)  # type: ignore[arg-type]
+        profile = Users(engine).grant(email, role)
     except UnknownUser as error:
         raise ConfigError(f"no user registered with the email {email}") from error
     print(f"{profile.email} is now {profile.role}")

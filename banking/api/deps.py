@@ -40,12 +40,12 @@ LOGIN_PATH = "/api/auth/login"
 LOG_IN_FIRST = "Log in first: send the access token as 'Authorization: Bearer <token>'."
 LOG_IN_FIRST_SOCKET = "Log in first: connect with ?token=<access token>."
 # The refusals of every route that needs a token (documented in OpenAPI).
-AUTH_RESPONSES: dict[int | str, dict[str, str]] = {
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid access token (seeds/002's error object)"},
     403: {"description": "The token's user may not do this (seeds/002's error object)"},
 }
 # The answers every user-data route may give besides its own (documented in OpenAPI).
-GUARDED_RESPONSES: dict[int | str, dict[str, str]] = {
+GUARDED_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "A request with this Idempotency-Key is still running"},
     422: {"description": "Invalid parameters, or an Idempotency-Key used for another request"},
     429: {"description": "Too many requests (seeds/002's error body, Retry-After)"},
@@ -121,7 +121,7 @@ def bearer_token(connection: HTTPConnection) -> str | None:
 class _BearerScheme(OAuth2PasswordBearer):
     """bearer_token() as a dependency; being an OAuth2 scheme, it gives /docs its login."""
 
-    async def __call__(self, connection: HTTPConnection) -> str | None:  # type: ignore[override]
+    async def __call__(self, connection: HTTPConnection) -> str | None:
         return bearer_token(connection)
 
 

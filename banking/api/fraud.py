@@ -68,10 +68,10 @@ def _alert(alert: FraudAlert) -> Alert:
         amount=rupees_number(alert.amount),
         merchant=alert.counterparty,
         risk_score=float(alert.score),
-        level=alert.level,  # type: ignore[arg-type]
+        level=alert.level,
         reasons=alert.reasons,
         details=as_sentences(alert.reasons),
-        status=alert.status,  # type: ignore[arg-type]
+        status=alert.status,
         created_at=_iso(alert.created_at),
     )
 

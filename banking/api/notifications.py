@@ -5,7 +5,7 @@ user's notification id is answered 404, as if it did not exist.
 """
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
@@ -36,7 +36,9 @@ def inbox_reader(
 
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=AUTH_RESPONSES)
-NOT_FOUND = {404: {"description": "No such notification of this user"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such notification of this user"}
+}
 NotificationId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

@@ -113,7 +113,7 @@ class Refused(Exception):
         self.response = response
 
 
-REFUSALS = {
+REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Not a transfer this API makes (e.g. scheduled, to yourself)"},
     403: {"description": "Not your account, or the wrong password (mfa_token)"},
     422: {"description": "Invalid body, unknown receiver, bad amount or insufficient funds"},

@@ -5,7 +5,7 @@ another user's subscription id is answered 404, as if it did not exist.
 """
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, Field, field_validator
@@ -25,7 +25,9 @@ from banking.webhooks.subscriptions import (
 )
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=AUTH_RESPONSES)
-NOT_FOUND = {404: {"description": "No such subscription of this user"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such subscription of this user"}
+}
 
 
 class SubscriptionRequest(BaseModel):

@@ -1,6 +1,7 @@
 """Each user's webhook subscriptions, and the delivery history a user may read."""
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -38,7 +39,7 @@ class Subscriptions:
         self.engine = engine
         self.max_per_user = max_per_user
 
-    def create(self, user_id: int, url: str, events: list[str]) -> NewSubscription:
+    def create(self, user_id: int, url: str, events: Sequence[str]) -> NewSubscription:
         """A new subscription with a new random signing secret (32 bytes, hex)."""
         secret = f"whsec_{secrets.token_hex(32)}"
         subscription = WebhookSubscription(

@@ -4,7 +4,7 @@ The `user_id` must be the access token's user (403 otherwise); in demo mode a re
 without a token acts for the `user_id` it names, as seeds/001 documents.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -51,7 +51,7 @@ class AssistantResponse(BaseModel):
     confidence: float
     source: str
     page: str | None
-    data: dict | None = None
+    data: dict[str, Any] | None = None
     session_id: str | None = None
 
 

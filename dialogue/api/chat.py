@@ -18,6 +18,7 @@ the turn and nowhere else: never echoed, logged or kept.
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -183,7 +184,7 @@ async def chat_socket(websocket: WebSocket, assistant: AssistantDep, dialogue: D
         return  # the client left, possibly mid-reply: nothing to clean up
 
 
-def _read(frame: dict[str, Any], max_bytes: int) -> ChatEvent | PasswordEvent | PingEvent | str:
+def _read(frame: Mapping[str, Any], max_bytes: int) -> ChatEvent | PasswordEvent | PingEvent | str:
     """The client's event, or what is wrong with the frame in words."""
     text = frame.get("text")
     if text is None:

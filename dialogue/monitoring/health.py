@@ -50,17 +50,23 @@ class _Renderer(Protocol):
 
 
 class _VoiceNames(Protocol):
-    stt_model: str
-    tts_voice: str
+    @property
+    def stt_model(self) -> str: ...
+    @property
+    def tts_voice(self) -> str: ...
 
 
 class SpeechModels(Protocol):
     """What the probes, /health and /api/metrics use of voice.VoiceServices (the voice
     package sits above dialogue, so it is described here rather than imported)."""
 
-    settings: _VoiceNames
-    stt: _Transcriber
-    tts: _Renderer
+    @property
+    def settings(self) -> _VoiceNames: ...
+    @property
+    def stt(self) -> _Transcriber: ...
+    @property
+    def tts(self) -> _Renderer: ...
+
     warm: threading.Event
     listeners: list[Callable[[dict[str, int]], None]]  # told each spoken turn's timings
 
