@@ -98,8 +98,8 @@ def test_a_demo_database_seeded_before_phones_gets_them_on_its_next_start(
     engine: Engine,
 ) -> None:
     with Session(engine) as session, session.begin():
-        session.exec(delete(PhoneNumber))  # type: ignore[call-overload]
-        session.exec(delete(PhonePin))  # type: ignore[call-overload]
+        session.execute(delete(PhoneNumber))
+        session.execute(delete(PhonePin))
     assert Phones(engine).caller("+15550100001") is None
     assert not seed_demo_data(engine, DEMO_DATA)  # the users were there already
     assert Phones(engine).caller("+15550100001") == 1

@@ -77,7 +77,7 @@ def test_the_seeded_balance_is_the_last_entry_balance(database_url: str) -> None
 def test_periods_are_local_calendar_ranges(period: str, start: datetime, end: datetime) -> None:
     # 31 December 2025, 20:00 UTC is already 1 January 2026 (01:30) in Kolkata.
     now = datetime(2025, 12, 31, 20, 0, tzinfo=UTC)
-    assert period_range(period, now, ZONE) == (  # type: ignore[arg-type]
+    assert period_range(period, now, ZONE) == (  # type: ignore[arg-type]  # a str from parametrize
         start.replace(tzinfo=ZONE),
         end.replace(tzinfo=ZONE),
     )
@@ -90,7 +90,7 @@ def test_spending_sums_the_debits_of_the_period_per_category(database_url: str) 
         statements = Statements(engine)
         generated = generate_history(priya_spec(), FIRST_START, ZONE)
         for period in ("this_month", "last_month", "this_week", "this_year"):
-            start, end = period_range(period, FIRST_START, ZONE)  # type: ignore[arg-type]
+            start, end = period_range(period, FIRST_START, ZONE)  # type: ignore[arg-type]  # str
             expected = Counter[str]()
             for entry in generated:
                 if entry.type == "debit" and start <= entry.created_at < end:

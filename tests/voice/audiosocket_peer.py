@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -27,9 +28,9 @@ def message(kind: int, payload: bytes = b"") -> bytes:
     return struct.pack(">BH", kind, len(payload)) + payload
 
 
-def phone_audio(wav: object) -> np.ndarray:
+def phone_audio(wav: Path) -> np.ndarray:
     """A WAV file's samples at the telephone's 8 kHz."""
-    samples, rate = read_wav(wav)  # type: ignore[arg-type]
+    samples, rate = read_wav(wav)
     return resample(samples, rate, RATE)
 
 

@@ -189,7 +189,7 @@ def test_empty_audio_gives_no_text(stt: SpeechToText) -> None:
 )
 def test_bad_audio_is_refused_clearly(stt: SpeechToText, audio: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        stt.transcribe(audio)  # type: ignore[arg-type]
+        stt.transcribe(audio)  # type: ignore[arg-type]  # not an array on purpose
 
 
 def test_concurrent_calls_are_served_one_at_a_time_with_the_same_results(

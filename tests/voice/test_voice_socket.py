@@ -1,5 +1,7 @@
 """WS /ws/voice over a real socket, with real speech models and spoken WAV files."""
 
+from collections.abc import Callable
+
 import httpx
 import numpy as np
 import pytest
@@ -75,10 +77,12 @@ def test_transfer_by_voice_with_the_password_message_moves_money_once(
         pytest.param(lambda: read_wav(cached_noise_wav("pink", 2.0, 0.3))[0], id="pink-noise"),
     ],
 )
-def test_silence_and_noise_make_no_turn(voice_server: VoiceServer, audio: object) -> None:
+def test_silence_and_noise_make_no_turn(
+    voice_server: VoiceServer, audio: Callable[[], np.ndarray]
+) -> None:
     with VoiceClient(voice_server.socket_url()) as client:
         client.until("ready")
-        client.send_audio(audio())  # type: ignore[operator]
+        client.send_audio(audio())
         client.send_audio(np.zeros(SAMPLE_RATE, dtype=np.float32))
         client.send({"type": "end_of_speech"})
         client.send({"type": "ping"})

@@ -73,7 +73,7 @@ class TwilioPeer:
         stream = ElementTree.fromstring(answer.text).find("./Connect/Stream")
         assert stream is not None, answer.text
         parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
-        self.open(stream.get("url", ""), parameters)  # type: ignore[arg-type]
+        self.open(stream.get("url", ""), parameters)  # type: ignore[arg-type]  # names may be None
         return self
 
     def open(self, url: str, parameters: dict[str, str]) -> None:

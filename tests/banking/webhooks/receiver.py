@@ -55,7 +55,7 @@ def receiving(
     server = _Server(("127.0.0.1", port), _Handler)
     server.daemon_threads = True
     receiver = Receiver(server.server_address[1], list(script or []), hang_s)
-    server.receiver = receiver  # type: ignore[attr-defined]
+    server.receiver = receiver  # type: ignore[attr-defined]  # the handler reads it back
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -71,7 +71,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
-        receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
+        receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]  # set in receiving()
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with receiver.lock:
             receiver.requests.append(
