@@ -15,15 +15,17 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import banking.admin
+import banking.api.admin
 import voice.audiosocket_server
 import voice.routes
 import voice.twilio_routes
 from banking.api import accounts, auth, fraud, notifications, transactions, transfers, webhooks
+from banking.api.observatory import Observatory
 from banking.api.security import ServingSettings, harden, serve
 from banking.auth import SecretError
 from banking.bank import Bank, BankSettings, open_bank
 from banking.config import ConfigError, config_path, load
-from dialogue.api import admin, assistant, chat, nlu, support
+from dialogue.api import assistant, chat, nlu, support
 from dialogue.api.services import DialogueServices, DialogueSettings, open_assistant, open_dialogue
 from dialogue.monitoring.middleware import RequestMetrics
 from nlu.model_files import ModelFileError, require, require_directory
@@ -57,6 +59,7 @@ class Services:
     dialogue: DialogueServices
     voice: VoiceServices | None
     audiosocket: AudioSocketServer | None
+    observatory: Observatory  # what banking/api/admin.py reports: the assistant's implementation
 
 
 def load_settings(config_file: Path | None = None, environ: Mapping[str, str] = ENV) -> Settings:
@@ -85,7 +88,7 @@ def build_services(settings: Settings) -> Services:
         audiosocket = AudioSocketServer(calls, registry, speech, settings.phone, bank.limits)
     ws_bytes = settings.security.max_ws_message_bytes
     dialogue = open_dialogue(settings, assistant, speech, bank, ws_bytes)
-    return Services(settings, bank, dialogue, speech, audiosocket)
+    return Services(settings, bank, dialogue, speech, audiosocket, dialogue.observatory)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -104,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Voice Banking Assistant", version=VERSION, lifespan=lifespan)
     app.state.services = services
     # The URL map: each router's module names its paths; these four also under /api/v1.
-    for router in (assistant.router, support.router, nlu.router, admin.health_router):
+    for router in (assistant.router, support.router, nlu.router, banking.api.admin.health_router):
         app.include_router(router)
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(chat.router)  # /api/ai/chat and its WebSocket
@@ -114,10 +117,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(voice.routes.router)  # /ws/voice and the widget
     app.include_router(voice.twilio_routes.router)  # /telephony/twilio/...
     app.include_router(voice.audiosocket_server.router)  # /telephony/audiosocket/...
-    app.include_router(admin.models)  # /admin/models (admin only)
+    app.include_router(banking.api.admin.models)  # /admin/models (admin only)
     app.include_router(auth.router)  # /api/auth/...
     app.include_router(webhooks.router)  # /api/v1/webhooks
-    app.include_router(admin.router)  # /health/detailed, /api/status, /api/metrics, /metrics
+    app.include_router(banking.api.admin.router)  # /health/detailed, /api/status, (/api)/metrics
     app.include_router(transactions.router)  # /api/transactions/ and .../spending
     app.include_router(accounts.router)  # GET /api/v1/accounts/{id}
     app.mount("/voice-static", StaticFiles(directory=voice.routes.STATIC), name="voice-static")

@@ -1,5 +1,6 @@
-"""Every dependency of the HTTP routes: the bank's services, who calls and with which role,
-the request limit, the Idempotency-Key, and what WebSocket channels check on each turn.
+"""Every dependency of the HTTP routes: the bank's services (and the observatory the admin
+routes report on), who calls and with which role, the request limit, the Idempotency-Key,
+and what WebSocket channels check on each turn.
 
 Every route with user data depends on `Caller` (or `CurrentUser`), the user of the
 request's access token, and acts only for that user: `acting_for()` refuses (403) a
@@ -28,6 +29,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from banking.api.errors import ApiError, error_response
+from banking.api.observatory import Observatory
 from banking.api.ratelimit import RateLimitExceeded, limit_message, spend_request
 from banking.auth import InvalidToken, Tokens
 from banking.bank import Bank
@@ -65,6 +67,16 @@ def _bank(connection: HTTPConnection) -> Bank:
 
 
 BankDep = Annotated[Bank, Depends(_bank)]
+
+
+def _observatory(connection: HTTPConnection) -> Observatory:
+    """What the admin routes report on (banking/api/observatory.py; server.py puts the
+    assistant's implementation there)."""
+    observatory: Observatory = connection.app.state.services.observatory
+    return observatory
+
+
+ObservatoryDep = Annotated[Observatory, Depends(_observatory)]
 
 
 def _tokens(bank: BankDep) -> Tokens:

@@ -10,6 +10,7 @@ from banking.bank import Bank
 from dialogue.assistant import Assistant, AssistantSettings
 from dialogue.monitoring.health import InferenceProbes, SpeechModels
 from dialogue.monitoring.metrics import Metrics
+from dialogue.monitoring.observatory import DialogueObservatory
 from dialogue.monitoring.settings import ObservabilitySettings
 from nlu import BackendSettings, NLUSettings, Pipeline, build_pipeline
 from nlu.llm import LLMSettings
@@ -34,10 +35,8 @@ class DialogueServices:
     assistant: Assistant
     pipeline: Pipeline
     metrics: Metrics
-    probes: InferenceProbes
     voice: SpeechModels | None  # the speech models, when the voice channel is on
-    observability: ObservabilitySettings
-    service_name: str
+    observatory: DialogueObservatory  # what the admin routes report (banking/api/admin.py)
     max_ws_message_bytes: int  # the most a text WebSocket message may hold
 
 
@@ -65,20 +64,29 @@ def open_dialogue(
     max_ws_message_bytes: int,
 ) -> DialogueServices:
     """The assistant's services, its metrics told of turns, NLU stage calls, spoken turns
-    and the bank's transfer outcomes."""
+    and the bank's transfer outcomes, and the observatory the admin routes report on."""
     metrics = Metrics(settings.observability.recent_errors)
     assistant.listeners.append(metrics.turn)
     assistant.nlu.listeners.append(metrics.nlu_stage)
     bank.events.subscribe(metrics.transfer_event)
     if voice is not None:
         voice.listeners.append(metrics.voice_turn)
+    observatory = DialogueObservatory(
+        engine=bank.engine,
+        store=bank.store,
+        demo_mode=bank.demo_mode,
+        pipeline=assistant.nlu,
+        voice=voice,
+        metrics=metrics,
+        probes=InferenceProbes(settings.observability.inference_probe_interval_s),
+        service_name=settings.service_name,
+        metrics_token=settings.observability.metrics_token,
+    )
     return DialogueServices(
         assistant=assistant,
         pipeline=assistant.nlu,
         metrics=metrics,
-        probes=InferenceProbes(settings.observability.inference_probe_interval_s),
         voice=voice,
-        observability=settings.observability,
-        service_name=settings.service_name,
+        observatory=observatory,
         max_ws_message_bytes=max_ws_message_bytes,
     )
