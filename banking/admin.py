@@ -101,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
     return commands
 
 
-# server.py's flags for the same commands (the README's older spelling), forwarded here.
+# server.py's flags for the same commands (kept so that older scripts work), forwarded here.
 SERVER_FLAGS = {
     "--grant-role": ("EMAIL", "ROLE"),
     "--add-phone": ("EMAIL", "NUMBER"),

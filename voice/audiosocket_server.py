@@ -7,7 +7,7 @@ the keys they press; what this side sends back is played to the caller.
 AudioSocket carries no caller number, only the UUID, so the dialplan registers the call
 first: `POST /telephony/audiosocket/calls` (form fields `caller` and `secret`, the shared
 `registration_secret`), which answers with a new random UUID for that caller. The dialplan
-passes it to AudioSocket() (README.md, "Asterisk AudioSocket", has the dialplan). A UUID
+passes it to AudioSocket() (docs/telephony.md has the dialplan). A UUID
 is good for one connection within `registration_ttl_s`; a connection with a UUID nobody
 registered is a call from an unknown number. Registrations live in the session store
 (Redis when configured), so any server process may take one.

@@ -4,7 +4,7 @@ Client to server: binary frames of PCM16LE mono at the pipeline's 16 kHz, up to 
 each (`decode_audio()`), and JSON text messages `password`, `text`, `end_of_speech` and
 `ping` (`decode_message()`). Server to client: a session's events and `pong` as JSON text
 messages (`encode()`), and the reply's speech as binary frames of PCM16 at the voice's
-rate, `voice.audio_chunk_ms` long each (`audio_frames()`). README.md ("The voice channel")
+rate, `voice.audio_chunk_ms` long each (`audio_frames()`). docs/voice.md
 documents it. Nothing here touches a socket (voice/routes.py does).
 """
 

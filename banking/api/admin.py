@@ -6,7 +6,7 @@ much as on the bank's: the handlers ask an `Observatory` (observatory.py), which
 dialogue/monitoring/observatory.py implements, and decide here only who may ask and what
 the answer's HTTP status is.
 
-Who may read them (README, "Observability"):
+Who may read them (docs/security.md, "Who may do what"; docs/operations.md, "Observability"):
 
 - `/health` is open: "healthy", or which parts are not answering.
 - `/api/status` is open, like `/health`: which NLU stages run and whether they answer, the

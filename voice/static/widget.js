@@ -1,5 +1,5 @@
 // The voice widget: microphone -> /ws/voice -> transcript, reply text and spoken reply.
-// Protocol: VOICE_DESIGN.md / README "Voice". No framework; nothing loaded from elsewhere.
+// Protocol: docs/voice.md. No framework; nothing loaded from elsewhere.
 
 import { Player } from "./playback.js";
 
