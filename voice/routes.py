@@ -8,29 +8,22 @@ audio paced by a playout (voice/playout.py).
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect, status
-from fastapi.requests import HTTPConnection
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import FileResponse
 
 from banking.api.deps import known_user, over_limit, token_ended
 from dialogue.api.deps import AssistantDep
 from voice import browser_protocol as wire
+from voice.deps import VoiceDep, text_message_limit
 from voice.events import AudioChunk, AudioEnd, AudioStart, Error, VoiceEvent
 from voice.playout import Playout
-from voice.session import VoiceServices, VoiceSession, VoiceSettings
+from voice.session import VoiceSession, VoiceSettings
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 router = APIRouter(tags=["voice"])
-
-
-def _voice(connection: HTTPConnection) -> VoiceServices | None:
-    return connection.app.state.services.voice
-
-
-VoiceDep = Annotated[VoiceServices | None, Depends(_voice)]
 
 
 class SocketOutput:
@@ -97,7 +90,7 @@ async def voice_socket(websocket: WebSocket, assistant: AssistantDep, voice: Voi
         return await token_ended(websocket, user_id) or await over_limit(websocket, user_id)
 
     session = VoiceSession(voice, user_id, output, admit=admit)
-    max_text_bytes = websocket.app.state.services.settings.security.max_ws_message_bytes
+    max_text_bytes = text_message_limit(websocket)
     await session.start()
     try:
         while True:

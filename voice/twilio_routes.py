@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Form, Request, Response, WebSocket, status
-from fastapi.requests import HTTPConnection
+from fastapi import APIRouter, Form, Request, Response, WebSocket, status
 from pydantic import ValidationError
 from starlette.datastructures import URL
 
 from banking.api.deps import over_limit
 from voice import twilio
+from voice.deps import VoiceDep, bank_of, phone_settings, twilio_settings
 from voice.phone import PhoneCall
 from voice.session import VoiceServices
 
@@ -32,13 +32,6 @@ NOT_AVAILABLE = "Sorry, telephone banking is not available right now. Please cal
 TWIML = "application/xml"
 
 
-def _voice(connection: HTTPConnection) -> VoiceServices | None:
-    return connection.app.state.services.voice
-
-
-VoiceDep = Annotated[VoiceServices | None, Depends(_voice)]
-
-
 @router.post("/voice", response_class=Response)
 async def call_webhook(
     request: Request,
@@ -47,7 +40,7 @@ async def call_webhook(
     call_sid: Annotated[str, Form(alias="CallSid", max_length=64)],
 ) -> Response:
     """Twilio's call webhook: TwiML connecting the call to the media stream."""
-    settings: twilio.TwilioSettings = request.app.state.services.settings.twilio
+    settings = twilio_settings(request)
     if settings.auth_token:
         form = (await request.form()).multi_items()
         fields = [(name, value) for name, value in form if isinstance(value, str)]
@@ -55,12 +48,12 @@ async def call_webhook(
         if not twilio.signed_by_twilio(settings.auth_token, _public(request), fields, header):
             log.warning("twilio webhook: refused a request without a valid signature")
             return Response("Bad signature.", status.HTTP_403_FORBIDDEN, media_type="text/plain")
-    elif not request.app.state.services.bank.demo_mode:
+    elif not bank_of(request).demo_mode:
         message = "Twilio is not set up here: twilio.auth_token is empty."
         return Response(message, status.HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
     if voice is None:
         return Response(twilio.say_and_hang_up_twiml(NOT_AVAILABLE), media_type=TWIML)
-    secret = request.app.state.services.bank.tokens.secret
+    secret = bank_of(request).tokens.secret
     parameters = {"caller": caller, "ticket": twilio.ticket(secret, call_sid, caller)}
     twiml = twilio.connect_stream_twiml(_stream_url(request), parameters)
     return Response(twiml, media_type=TWIML)
@@ -68,7 +61,7 @@ async def call_webhook(
 
 def _public(request: Request) -> str:
     """The URL Twilio called (and signed): under `twilio.public_url` when it is set."""
-    public_url = request.app.state.services.settings.twilio.public_url
+    public_url = twilio_settings(request).public_url
     if not public_url:
         return str(request.url)
     return str(URL(public_url.rstrip("/") + request.url.path).replace(query=request.url.query))
@@ -184,7 +177,7 @@ def _new_call(
     start = message.start
     caller = start.customParameters.get("caller", "")
     ticket = start.customParameters.get("ticket", "")
-    secret = websocket.app.state.services.bank.tokens.secret
+    secret = bank_of(websocket).tokens.secret
     if not twilio.ticket_valid(secret, ticket, start.callSid, caller):
         log.warning("twilio stream: refused a stream without a valid ticket")
         return None
@@ -202,7 +195,7 @@ def _new_call(
         voice,
         transport,
         caller,
-        websocket.app.state.services.settings.phone,
+        phone_settings(websocket),
         channel="twilio",
         call_id=start.callSid,
         admit=admit,
