@@ -21,14 +21,15 @@ import voice.routes
 import voice.twilio_routes
 from banking.api import accounts, auth, fraud, notifications, transactions, transfers, webhooks
 from banking.api.observatory import Observatory
-from banking.api.security import ServingSettings, harden, serve
+from banking.api.security import ServingSettings, check_port_free, harden, serve
 from banking.auth import SecretError
-from banking.bank import Bank, BankSettings, open_bank
+from banking.bank import Bank, BankSettings, open_bank, prepare_database
 from banking.config import ConfigError, config_path, load
 from dialogue.api import assistant, chat, nlu, support
 from dialogue.api.services import DialogueServices, DialogueSettings, open_assistant, open_dialogue
 from dialogue.monitoring.middleware import RequestMetrics
 from nlu.model_files import ModelFileError, require, require_directory
+from nlu.rasa import rasa_for_workers
 from nlu.rasa_train import RasaSetupError
 from voice import VoiceServices, VoiceSettings, load_voice
 from voice.audiosocket_server import AudioSocketServer, AudioSocketSettings, CallRegistry
@@ -38,7 +39,7 @@ from voice.twilio import TwilioSettings
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG, DEMO_DATA = ROOT / "config.yaml", ROOT / "data" / "demo_users.yaml"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-API_PREFIX, VAD_MODEL = "/api/v1", "silero-vad-v6"
+API_PREFIX, VAD_MODEL, TITLE = "/api/v1", "silero-vad-v6", "Voice Banking Assistant"
 
 
 class Settings(BankSettings, DialogueSettings, ServingSettings):
@@ -77,7 +78,8 @@ def build_services(settings: Settings) -> Services:
         spoken, tts_voice = settings.voice, require(settings.voice.tts_voice)
         require(f"{spoken.tts_voice}.json")
         stt, vad = require_directory(spoken.stt_model), require(VAD_MODEL)
-        speech = load_voice(assistant, spoken, stt_model=stt, tts_voice=tts_voice, vad_model=vad)
+        models = {"stt_model": stt, "tts_voice": tts_voice, "vad_model": vad}
+        speech = load_voice(assistant, spoken, turn_model=require(spoken.turn.model), **models)
         threading.Thread(target=speech.warm_up, name="voice-warm-up", daemon=True).start()
     audiosocket = None
     if settings.audiosocket.enabled:  # the Asterisk AudioSocket server, from the start on
@@ -104,7 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await services.audiosocket.stop()
             services.dialogue.pipeline.close()
 
-    app = FastAPI(title="Voice Banking Assistant", version=VERSION, lifespan=lifespan)
+    # /docs and /redoc: served offline by harden() (banking/api/docs.py), not from a CDN.
+    app = FastAPI(title=TITLE, version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
     # The URL map: each router's module names its paths; these four also under /api/v1.
     for router in (assistant.router, support.router, nlu.router, banking.api.admin.health_router):
@@ -129,17 +132,30 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def worker_app() -> FastAPI:
+    """The app of each of `--workers N`, from the environment their parent set."""
+    return create_app(load_settings())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the voice banking assistant.")
     parser.add_argument("--config", type=Path, help="settings file (default: config.yaml)")
     parser.add_argument("--host", help="address to listen on (default from settings)")
     parser.add_argument("--port", type=int, help="port to listen on (default from settings)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     banking.admin.add_server_flags(parser)
     args = parser.parse_args(argv)
     if banking.admin.forward_server_flags(args):
         return
     try:
         settings = load_settings(args.config)
+        check_port_free(args.host or settings.server.host, args.port or settings.server.port)
+        if args.workers > 1:  # one socket; the Rasa child, if any, runs once, in this parent
+            ENV["BANKBOT_CONFIG"] = str(config_path(args.config, DEFAULT_CONFIG, ENV).resolve())
+            prepare_database(settings, DEMO_DATA)
+            with rasa_for_workers(settings.nlu.backends, settings.rasa, ENV):
+                serve("server:worker_app", settings, args.host, args.port, args.workers)
+            return
         app = create_app(settings)
     except (ConfigError, ModelFileError, RasaSetupError, SecretError) as error:
         sys.exit(f"bankbot: {error}")

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from banking.audit import AuditLog
 from banking.auth import AuthSettings, Tokens, signing_secret
 from banking.config import anchor_sqlite_path
-from banking.db import make_engine
+from banking.db import open_engine
 from banking.demo import seed_demo_data
 from banking.directory import Directory
 from banking.events import Events
@@ -26,6 +26,7 @@ from banking.idempotency import IdempotencySettings, IdempotencyStore
 from banking.ledger import Ledger
 from banking.limits import Limits, LimitSettings
 from banking.lockout import LockoutSettings, PasswordGuard
+from banking.logins import Logins
 from banking.money import rupees_to_paise
 from banking.notifications import Notifications
 from banking.statements import Statements
@@ -44,6 +45,7 @@ class BankSettings(BaseModel):
     database_url: str
     demo_data: bool
     demo_mode: bool
+    demo_credentials: Literal["random", "published"]
     sessions: StoreSettings
     lockout: LockoutSettings
     limits: LimitSettings
@@ -75,6 +77,7 @@ class Bank:
     ledger: Ledger
     directory: Directory
     users: Users
+    logins: Logins  # login and registration under their limits
     tokens: Tokens
     statements: Statements
     notifications: Notifications
@@ -101,16 +104,29 @@ class Bank:
         self.engine.dispose()
 
 
+def prepare_database(settings: BankSettings, demo_users: Path) -> None:
+    """Tables, the demo users (if `demo_data`) and the token secret, made once before N
+    workers start: on SQLite, workers creating them at once would wait on each other's
+    write lock (seeding hashes passwords inside it) past the driver's 5-s timeout."""
+    signing_secret(settings.auth)
+    engine = open_engine(settings.database_url)
+    if settings.demo_data:
+        seed_demo_data(engine, demo_users)
+    engine.dispose()
+
+
 def open_bank(settings: BankSettings, policy: TransferPolicy, demo_users: Path) -> Bank:
     """The bank on its database, with the demo users of `demo_users` if `demo_data` is on.
 
-    Raises banking.auth.SecretError first, before anything is opened.
+    Raises banking.auth.SecretError first, before anything is opened, and
+    banking.db.DatabaseUnavailable when the database cannot be reached or does not exist.
     """
     secret = signing_secret(settings.auth)
     zone = ZoneInfo(policy.timezone)
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings.database_url)
     if settings.demo_data:
-        seed_demo_data(engine, demo_users)
+        published = settings.demo_mode or settings.demo_credentials == "published"
+        seed_demo_data(engine, demo_users, published=published)
     # One event stream: the ledger and the teller write to it; notifications and the
     # webhook outbox listen, inside the event's transaction.
     events = Events(engine)
@@ -122,6 +138,7 @@ def open_bank(settings: BankSettings, policy: TransferPolicy, demo_users: Path) 
     guard = PasswordGuard(store, directory, settings.lockout)
     limits = Limits(store, settings.limits)
     audit = AuditLog(engine)
+    users = Users(engine)
     fraud = FraudMonitor(engine, events, settings.fraud, zone)
     return Bank(
         engine=engine,
@@ -129,7 +146,8 @@ def open_bank(settings: BankSettings, policy: TransferPolicy, demo_users: Path) 
         events=events,
         ledger=ledger,
         directory=directory,
-        users=Users(engine),
+        users=users,
+        logins=Logins(users, store, settings.lockout, limits),
         tokens=Tokens(engine, secret, settings.auth),
         statements=Statements(engine),
         notifications=notifications,

@@ -1,20 +1,61 @@
-"""Engine creation: SQLite with real write locks, or PostgreSQL."""
+"""Engine creation: SQLite with real write locks, or PostgreSQL; what a lost database raises."""
 
 import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel, create_engine, text
 
 # Importing the models registers their tables on SQLModel.metadata.
 from banking import audit, models  # noqa: F401
+from banking.config import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK_OPTION = "bankbot_write_lock"
 # Key of the PostgreSQL advisory lock held while the tables are created.
 SCHEMA_LOCK = 0x62616E6B626F74  # "bankbot"
+# What a query raises while the database is unreachable (stopped, restarting, the network
+# gone) or the pool has no connection to give: every channel answers "try again shortly"
+# (HTTP: 503 with Retry-After, banking/api/errors.py), never a server error.
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)
+DATABASE_RETRY_S = 5  # the Retry-After of that answer: about a PostgreSQL restart
+CONNECT_TIMEOUT_S = 5  # a host that does not answer fails this fast instead of hanging
+
+
+class DatabaseUnavailable(ConfigError):
+    """The configured database cannot be used at start: the one-line message says why and
+    what to do (a ConfigError: the server stops with it)."""
+
+
+def open_engine(database_url: str) -> Engine:
+    """`make_engine`, its failure to connect turned into DatabaseUnavailable."""
+    url = make_url(database_url)
+    try:
+        return make_engine(database_url)
+    except OperationalError as error:
+        raise DatabaseUnavailable(_why(url, str(error.orig))) from error
+
+
+def _why(url: URL, detail: str) -> str:
+    where = url.render_as_string(hide_password=True)
+    if url.get_backend_name() != "postgresql":
+        return f"cannot open the database {where}: {detail.splitlines()[0]}"
+    host, port, name = url.host or "localhost", url.port or 5432, url.database
+    if f'database "{name}" does not exist' in detail:
+        return (
+            f"database {name!r} does not exist on {host}:{port}; create it "
+            f"(createdb -h {host} -p {port} -U {url.username or 'postgres'} {name}) "
+            "or point DATABASE_URL at another"
+        )
+    reason = detail.splitlines()[0].rsplit("failed: ", 1)[-1].strip()
+    return (
+        f"cannot reach PostgreSQL at {where} ({reason}); start it (`make postgres` for "
+        "the local one) or set DATABASE_URL"
+    )
 
 
 def make_engine(database_url: str) -> Engine:
@@ -29,8 +70,14 @@ def make_engine(database_url: str) -> Engine:
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
+        # pre-ping: a connection that died with a database restart is replaced at checkout.
         engine = create_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            hide_parameters=True,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
         )
         # Several server processes may start at once on an empty database: one creates
         # the tables while the others wait, then find them there.

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -198,9 +198,27 @@ class FraudMonitor:
         self.zone = zone
         self.clock = clock
 
-    def assess(self, user_id: int, receiver_id: int, receiver: str, amount: int) -> Assessment:
-        """Score a transfer of `amount` paise to user `receiver_id`, shown as `receiver`."""
-        return score(amount, receiver, self._habits(user_id, receiver_id, receiver), self.settings)
+    def assess(
+        self,
+        user_id: int,
+        receiver_id: int,
+        receiver: str,
+        amount: int,
+        within: tuple[Session, str] | None = None,
+    ) -> Assessment:
+        """Score a transfer of `amount` paise to user `receiver_id`, shown as `receiver`.
+
+        `within`: the session of the transfer's own transaction, with the ledger's lock on
+        the sender's account, and its transfer id (whose entries are not history yet). So
+        the transfers racing it have all committed or are waiting: each sees the others
+        that came first, and a burst cannot dodge its points by being sent all at once.
+        """
+        if within is None:
+            with Session(self.engine) as session:
+                habits = self._habits(session, user_id, receiver_id, receiver, None)
+        else:
+            habits = self._habits(within[0], user_id, receiver_id, receiver, within[1])
+        return score(amount, receiver, habits, self.settings)
 
     def record(
         self,
@@ -321,32 +339,45 @@ class FraudMonitor:
             raise NotAPayment(transaction_id)
         return entry
 
-    def _habits(self, user_id: int, receiver_id: int, receiver: str) -> Habits:
+    def _habits(
+        self,
+        session: Session,
+        user_id: int,
+        receiver_id: int,
+        receiver: str,
+        excluding: str | None,
+    ) -> Habits:
+        """The sender's habits from the ledger, leaving out transfer `excluding`."""
         now = self.clock()
-        with Session(self.engine) as session:
-            accounts = {
-                account.user_id: account.id
-                for account in session.exec(
-                    select(Account).where(col(Account.user_id).in_((user_id, receiver_id)))
+        accounts = {
+            account.user_id: account.id
+            for account in session.exec(
+                select(Account).where(col(Account.user_id).in_((user_id, receiver_id)))
+            )
+        }
+        query = select(
+            LedgerEntry.amount,
+            LedgerEntry.counterparty,
+            LedgerEntry.transfer_id,
+            LedgerEntry.created_at,
+        ).where(LedgerEntry.account_id == accounts.get(user_id), LedgerEntry.type == "debit")
+        if excluding is not None:
+            query = query.where(
+                or_(
+                    col(LedgerEntry.transfer_id).is_(None),
+                    col(LedgerEntry.transfer_id) != excluding,
                 )
-            }
-            payments = session.exec(
-                select(
-                    LedgerEntry.amount,
-                    LedgerEntry.counterparty,
-                    LedgerEntry.transfer_id,
-                    LedgerEntry.created_at,
-                )
-                .where(
-                    LedgerEntry.account_id == accounts.get(user_id),
-                    LedgerEntry.type == "debit",
-                )
-                .order_by(col(LedgerEntry.created_at).desc(), col(LedgerEntry.id).desc())
-                .limit(self.settings.recent_payments)
-            ).all()
-            paid = any(name.lower() == receiver.lower() for _, name, _, _ in payments)
-            if not paid:
-                paid = self._paid_account(session, accounts.get(user_id), accounts.get(receiver_id))
+            )
+        payments = session.exec(
+            query.order_by(col(LedgerEntry.created_at).desc(), col(LedgerEntry.id).desc()).limit(
+                self.settings.recent_payments
+            )
+        ).all()
+        paid = any(name.lower() == receiver.lower() for _, name, _, _ in payments)
+        if not paid:
+            paid = self._paid_account(
+                session, accounts.get(user_id), accounts.get(receiver_id), excluding
+            )
         since = now - timedelta(seconds=self.settings.burst_window_s)
         in_window = sum(
             1
@@ -361,8 +392,11 @@ class FraudMonitor:
         )
 
     @staticmethod
-    def _paid_account(session: Session, sender: int | None, receiver: int | None) -> bool:
-        """Whether any transfer ever went from one account to the other (under any name)."""
+    def _paid_account(
+        session: Session, sender: int | None, receiver: int | None, excluding: str | None
+    ) -> bool:
+        """Whether any transfer (but `excluding`) ever went from one account to the other
+        (under any name)."""
         if sender is None or receiver is None:
             return False
         debit, credit = _DEBIT, _CREDIT
@@ -377,4 +411,6 @@ class FraudMonitor:
             )
             .limit(1)
         )
+        if excluding is not None:
+            query = query.where(debit.c.transfer_id != excluding)
         return session.exec(query).first() is not None

@@ -4,7 +4,8 @@ Each limit counts in fixed windows aligned to the clock (a 60 s window ends at a
 minute), so every server process agrees on when a window ends and can say so in
 `X-RateLimit-Reset`. The counters live in the key-value store (banking/store.py; Redis
 when configured), so they hold across processes. The third limit of the contract,
-password attempts, is the lockout (banking/lockout.py).
+password attempts, is the lockout (banking/lockout.py). Logins and registrations are also
+limited per client address (banking/logins.py counts them here).
 """
 
 import math
@@ -26,6 +27,10 @@ class LimitSettings(BaseModel):
     requests_window_s: int
     transfers: int
     transfers_window_s: int
+    logins: int
+    logins_window_s: int
+    registrations: int
+    registrations_window_s: int
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,14 @@ class Limits:
         except StoreUnavailable:
             return None
 
+    def address_request(self, address: str) -> Quota | None:
+        """Count one request from a client address, under the same limit as a user's; for
+        routes that act for nobody (POST /test-nlu). None when the store does not answer."""
+        try:
+            return self._count("requests", f"address:{address}", self.settings.requests, 1)
+        except StoreUnavailable:
+            return None
+
     def reserve_transfer(self, user_id: int) -> Quota:
         """Count a transfer about to be made; `release_transfer` if it is not made after all.
 
@@ -87,12 +100,28 @@ class Limits:
         if quota.reset > time.time():
             self._count("transfers", user_id, self.settings.transfers, -1, quota.reset)
 
+    def reserve_login(self, address: str) -> Quota:
+        """Count a login attempt from a client address before its password is checked;
+        `release_login` when it succeeds, so only failed logins use up the limit.
+
+        Raises StoreUnavailable when the counter cannot be kept.
+        """
+        return self._count("logins", address, self.settings.logins, 1)
+
+    def release_login(self, address: str, quota: Quota) -> None:
+        if quota.reset > time.time():
+            self._count("logins", address, self.settings.logins, -1, quota.reset)
+
+    def registration(self, address: str) -> Quota:
+        """Count a registration from a client address. Raises StoreUnavailable."""
+        return self._count("registrations", address, self.settings.registrations, 1)
+
     def _count(
-        self, name: str, user_id: int, limit: int, by: int, reset: int | None = None
+        self, name: str, subject: int | str, limit: int, by: int, reset: int | None = None
     ) -> Quota:
         window_s = getattr(self.settings, f"{name}_window_s")
         if reset is None:
             reset = (int(time.time()) // window_s + 1) * window_s
-        key = f"limit:{name}:{user_id}:{reset}"
+        key = f"limit:{name}:{subject}:{reset}"
         used = self.store.increment(key, window_s + 1, by)
         return Quota(limit=limit, used=used, reset=reset)

@@ -21,6 +21,11 @@ STORE_UNAVAILABLE = (
     "Please try again in a moment."
 )
 
+# The database is unreachable (banking/db.py DATABASE_UNREACHABLE). Whether a transfer that
+# was being written when it went away was made is not known here: a retry with the same
+# Idempotency-Key settles it, paying at most once.
+BANK_UNREACHABLE = "Sorry, I can't reach the bank right now. Please try again in a moment."
+
 
 def contact_list(contacts: list[ContactEntry]) -> str:
     return ", ".join(contact.label for contact in contacts)

@@ -7,6 +7,7 @@ several server processes continue each other's conversations and share the count
 Its settings are config.yaml's `sessions` section.
 """
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +41,14 @@ class KeyValueStore(Protocol):
         ...
 
     def delete(self, key: str) -> None: ...
+
+    def take(self, key: str) -> str | None:
+        """Load and delete in one step: of two processes taking a key, one gets it."""
+        ...
+
+    def expires_in(self, key: str) -> int | None:
+        """Whole seconds (at least 1) until the key expires; None if it does not exist."""
+        ...
 
     def increment(self, key: str, ttl_s: int, by: int = 1) -> int:
         """Add `by` to a counter that expires `ttl_s` after its first increment; the new count."""
@@ -76,6 +85,17 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._states.pop(key, None)
+
+    def take(self, key: str) -> str | None:
+        with self._lock:
+            expires, state = self._states.pop(key, (0.0, None))
+            return state if expires > time.monotonic() else None
+
+    def expires_in(self, key: str) -> int | None:
+        with self._lock:
+            expires, _ = self._states.get(key, (0.0, None))
+            left = expires - time.monotonic()
+            return max(1, math.ceil(left)) if left > 0 else None
 
     def increment(self, key: str, ttl_s: int, by: int = 1) -> int:
         with self._lock:
@@ -131,6 +151,17 @@ class RedisStore:
     def delete(self, key: str) -> None:
         with _answering():
             self._redis.delete(self.key_prefix + key)
+
+    def take(self, key: str) -> str | None:
+        with _answering():
+            state = self._redis.getdel(self.key_prefix + key)  # Redis 6.2 and later
+        return state.decode() if isinstance(state, bytes) else state
+
+    def expires_in(self, key: str) -> int | None:
+        with _answering():
+            left_ms = int(self._redis.pttl(self.key_prefix + key))
+        # -2: no such key; -1: no expiry (never so here: every key is saved with one).
+        return max(1, math.ceil(left_ms / 1000)) if left_ms >= 0 else None
 
     def increment(self, key: str, ttl_s: int, by: int = 1) -> int:
         with _answering(), self._redis.pipeline(transaction=True) as pipe:

@@ -3,9 +3,10 @@
 The stateless API and conversations both end here once receiver, amount and password are
 known, so every attempt passes the same checks and leaves the same traces: one audit row
 (banking/audit.py) and one `transfer` log line with stage timings, whatever the outcome.
-Every transfer is scored for fraud risk (banking/fraud.py) just before its money moves; a
-risky one gets its alert in the transfer's own transaction. The channels that talk with
-the user ask `unusual()` first, so that a high-risk transfer is explained and confirmed.
+Every transfer is scored for fraud risk (banking/fraud.py) in its own transaction, under
+the ledger's lock on the sender's account; a risky one gets its alert there too. The
+channels that talk with the user ask `unusual()` first, so that a high-risk transfer is
+explained and confirmed.
 """
 
 import logging
@@ -31,7 +32,7 @@ from banking import (
 from banking.audit import AuditLog, audit_row
 from banking.fraud import FraudMonitor
 from banking.limits import Limits
-from banking.lockout import PasswordGuard
+from banking.lockout import PasswordGuard, Verdict
 from banking.logs import log_event, mask
 from banking.store import StoreUnavailable
 
@@ -110,6 +111,17 @@ class Teller:
         self._trace(person, contact, amount, channel, outcome, transfer_id, timings, started)
         return outcome
 
+    def verify(self, person: Person, secret: str, factor: Factor, channel: str) -> Verdict:
+        """Check a password or PIN under the lockout: the one way any channel checks one.
+
+        A wrong one is counted and leaves a `password.failed` event (and `account.locked`
+        when it was one too many). Raises StoreUnavailable when the counters cannot be kept.
+        """
+        verdict = self.guard.check(person.id, secret, factor)
+        if verdict in ("wrong", "locked_now"):
+            self._password_failed(person, channel, factor, locked=verdict == "locked_now")
+        return verdict
+
     def refusal_text(self, outcome: Outcome, amount: int, factor: Factor = "password") -> str:
         """What the user is told when the attempt was refused."""
         match outcome.refusal:
@@ -144,9 +156,7 @@ class Teller:
         timings: dict[str, float],
     ) -> Outcome:
         with _timed(timings, "password_ms"):
-            verdict = self.guard.check(person.id, password, factor)
-        if verdict in ("wrong", "locked_now"):
-            self._password_failed(person, channel, factor, locked=verdict == "locked_now")
+            verdict = self.verify(person, password, factor, channel)
         if verdict != "right":
             return Outcome(refusal="wrong_password" if verdict == "wrong" else "locked")
         quota = self.limits.reserve_transfer(person.id)
@@ -155,11 +165,15 @@ class Teller:
             return Outcome(refusal="transfer_limit", retry_after_s=quota.retry_after_s())
         outcome = Outcome()
         try:
-            with _timed(timings, "fraud_ms"):
-                risk = self.fraud.assess(person.id, contact.user_id, contact.label, amount)
 
-            def alert(session: Session, made_id: str) -> None:
+            def assess_and_alert(session: Session, made_id: str) -> None:
+                """Under the ledger's lock on the sender's account: see docs/security.md."""
+                with _timed(timings, "fraud_ms"):
+                    risk = self.fraud.assess(
+                        person.id, contact.user_id, contact.label, amount, (session, made_id)
+                    )
                 self.fraud.record(session, person.id, made_id, amount, contact.label, risk)
+                outcome.risk_score = risk.score
 
             with _timed(timings, "ledger_ms"):
                 outcome.receipt = self.ledger.transfer(
@@ -170,9 +184,8 @@ class Teller:
                     sender_label=person.first_name,
                     transfer_id=transfer_id,
                     channel=channel,
-                    within=alert,
+                    within=assess_and_alert,
                 )
-            outcome.risk_score = risk.score
         except InsufficientFunds as short:
             outcome = Outcome(refusal="insufficient_funds", balance=short.balance)
         except AccountNotFound:

@@ -42,10 +42,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def turn_taking(choice: str | None) -> dict[str, str]:
+    """Server settings for `--turn on|off`: end of turn by meaning with backchannels heard
+    out (600 ms), or the fixed silence hang-over with any speech stopping a reply. None:
+    as config.yaml says."""
+    if choice is None:
+        return {}
+    on = choice == "on"
+    return {
+        "BANKBOT_VOICE__TURN__ENABLED": str(on).lower(),
+        "BANKBOT_VOICE__TURN__BARGE_IN_MS": "600" if on else "0",
+    }
+
+
 def start_server(
-    port: int, database: Path, redis_url: str | None, settings: dict[str, str] | None = None
+    port: int,
+    database: Path,
+    redis_url: str | None,
+    settings: dict[str, str] | None = None,
+    root: Path = ROOT,
 ) -> subprocess.Popen:
-    """`server.py` on this port and SQLite file, with BANKBOT_* `settings`, once healthy.
+    """`server.py` (of the checkout at `root`) on this port and SQLite file, with BANKBOT_*
+    `settings`, once healthy.
 
     The server's output goes to a log file beside the database. A server that exits while
     starting (a bad setting, a missing model file) ends the wait at once, with its exit
@@ -54,6 +72,7 @@ def start_server(
         **os.environ,
         "DATABASE_URL": f"sqlite:///{database}",
         "BANKBOT_LOG_LEVEL": "warning",
+        "BANKBOT_DEMO_CREDENTIALS": "published",  # the benchmarks log in as demo users
         **NO_LIMITS,
         **(settings or {}),
     }
@@ -63,7 +82,7 @@ def start_server(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "server.py", "--port", str(port)],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -84,6 +84,7 @@ def main() -> None:
         max_tokens=64,
         time_budget_s=600.0,
         confidence=0.7,
+        min_support=0.35,
     )
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.hog)]
     try:

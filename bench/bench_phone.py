@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench_api import free_port, start_server  # noqa: E402
+from bench_api import free_port, start_server, turn_taking  # noqa: E402
 
 from nlu.model_files import require, require_directory  # noqa: E402
 from server import VAD_MODEL, load_settings  # noqa: E402
@@ -243,19 +243,26 @@ def phone_audio(text: str, voice: str) -> np.ndarray:
     return resample(samples, rate, PHONE_RATE)
 
 
-def measure_latency(calls: list[int], rounds: int, cascade: bool) -> None:
+def measure_latency(calls: list[int], rounds: int, cascade: bool, turn: str | None) -> None:
     port, audiosocket_port = free_port(), free_port()
     settings = {
         "BANKBOT_AUDIOSOCKET__ENABLED": "true",
         "BANKBOT_AUDIOSOCKET__PORT": str(audiosocket_port),
         "BANKBOT_AUDIOSOCKET__REGISTRATION_SECRET": SECRET,
         **({} if cascade else {"BANKBOT_NLU__BACKENDS": "[rules]"}),
+        **turn_taking(turn),
     }
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(port, Path(tmp) / "bench.db", None, settings)
         try:
             base = f"http://127.0.0.1:{port}"
-            print(f"AudioSocket, NLU {'cascade' if cascade else 'rules only'}, {rounds} rounds")
+            ending = {
+                "on": "end-of-turn decision",
+                "off": "fixed hang-over",
+                None: "turn as configured",
+            }[turn]
+            nlu = "cascade" if cascade else "rules only"
+            print(f"AudioSocket, NLU {nlu}, {ending}, {rounds} rounds")
             for concurrent in calls:
                 found = asyncio.run(latency_rounds(base, audiosocket_port, concurrent, rounds))
                 print(
@@ -295,9 +302,12 @@ def main() -> None:
     latency.add_argument("--calls", nargs="+", type=int, default=[1, 4])
     latency.add_argument("--rounds", type=int, default=5, help="turns per call")
     latency.add_argument("--cascade", action="store_true", help="the whole NLU cascade")
+    latency.add_argument(
+        "--turn", choices=["on", "off"], help="end of turn by meaning (default: config.yaml)"
+    )
     args = parser.parse_args()
     if args.command == "latency":
-        measure_latency(args.calls, args.rounds, args.cascade)
+        measure_latency(args.calls, args.rounds, args.cascade, args.turn)
     if args.command == "wer":
         measure_wer(args.models, args.feeds, args.sample, args.seed, args.cut, args.pad)
 

@@ -16,9 +16,19 @@ connection in frames paced like a microphone, and reports:
   as right when the reply reads the transfer back with that slot. A reading the assistant
   was not sure of (its reply: "I'm not sure what you want to do.") counts as `unknown`.
 
+With `--pauses` it streams instead sentences said with a pause of 0.6-1.2 s in the middle
+("send five hundred rupees to … Ravi") followed by silence, and counts the answers given
+inside the pause: a transcript that arrives before the sentence's last word was said.
+
+The end-of-turn decision (voice.turn) is as configured; `--turn on` or `--turn off` (the
+silence hang-over alone ends every utterance) chooses, for a before/after.
+Each reply's `turn_cpu_ms` (CPU time of the Smart Turn check, when the model decided) is
+summarised.
+
 Prints figures; never fails on timing.
 
     .venv/bin/python bench/bench_voice.py [--frame-ms 40] [--repeat 1] [--rules-only]
+        [--pauses] [--turn on|off]
 """
 
 import argparse
@@ -39,15 +49,32 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from bench_api import free_port, start_server  # noqa: E402
+from bench_api import free_port, start_server, turn_taking  # noqa: E402
 
-from tests.voice.spoken import SpokenCommand, load_commands, word_error_rate, words  # noqa: E402
+from tests.voice.spoken import (  # noqa: E402
+    SpokenCommand,
+    cached_spoken_wav,
+    load_commands,
+    word_error_rate,
+    words,
+)
 from voice.audio import PIPELINE_RATE, float_to_pcm16, read_wav, resample  # noqa: E402
 
 AUDIBLE = 0.01
 NOT_UNDERSTOOD = "I'm not sure what you want to do."
 TURN_TIMEOUT_S = 20  # from the first frame sent; a command is a few seconds long
 STAGES = ("endpoint_ms", "stt_ms", "assistant_ms", "tts_first_ms")
+# Sentences with a pause where a speaker stops to think: (before it, after it).
+PAUSED = [
+    ("send five hundred rupees to", "Ravi"),
+    ("send five hundred rupees", "to Ravi"),
+    ("what is my", "balance"),
+    ("transfer two hundred rupees to", "Mike"),
+    ("show my last", "five transactions"),
+    ("pay Jane", "three hundred rupees"),
+]
+PAUSE_VOICES = ["en-us", "en+f2", "en-gb+m3"]
+PAUSES_S = [0.6, 0.9, 1.2]
 
 
 @dataclass
@@ -85,6 +112,70 @@ async def stream(url: str, command: SpokenCommand, frame_ms: int) -> Result:
             await asyncio.wait_for(_collect(socket, result, started, speech_end_s), TURN_TIMEOUT_S)
         sender.cancel()
     return result
+
+
+@dataclass
+class PausedResult:
+    said: str
+    pause_s: float
+    voice: str
+    transcripts: list[str] = field(default_factory=list)
+    cut: bool = False  # a transcript came before the sentence was over
+
+
+def _trimmed(text: str, voice: str) -> np.ndarray:
+    samples = read_wav(cached_spoken_wav(text, voice, 150, 50))[0]
+    audible = np.nonzero(np.abs(samples) > AUDIBLE)[0]
+    return samples[audible[0] : audible[-1] + 1]
+
+
+async def stream_paused(
+    url: str, parts: tuple[str, str], pause_s: float, voice: str, frame_ms: int
+) -> PausedResult:
+    """One sentence with a pause in it, then 3 s of silence, paced like a microphone."""
+    edge = np.zeros(PIPELINE_RATE // 4, dtype=np.float32)
+    gap = np.zeros(round(pause_s * PIPELINE_RATE), dtype=np.float32)
+    first, rest = _trimmed(parts[0], voice), _trimmed(parts[1], voice)
+    tail = np.zeros(3 * PIPELINE_RATE, dtype=np.float32)
+    audio = np.concatenate([edge, first, gap, rest, tail])
+    sentence_end_s = (edge.size + first.size + gap.size + rest.size) / PIPELINE_RATE
+    pcm, step = float_to_pcm16(audio), 2 * PIPELINE_RATE * frame_ms // 1000
+    result = PausedResult(" … ".join(parts), pause_s, voice)
+    async with websockets.connect(url, max_size=None) as socket:
+        await _until(socket, "ready")
+        started = time.perf_counter()
+        sender = asyncio.create_task(_send_paced(socket, pcm, step, frame_ms, started))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(len(audio) / PIPELINE_RATE + 5):
+                async for frame in socket:
+                    if isinstance(frame, str) and json.loads(frame)["type"] == "transcript":
+                        at = time.perf_counter() - started
+                        result.cut = result.cut or at < sentence_end_s
+                        result.transcripts.append(json.loads(frame)["text"])
+        sender.cancel()
+    return result
+
+
+async def run_paused(base: str, frame_ms: int) -> list[PausedResult]:
+    url = await _voice_url(base)
+    results = []
+    for index, parts in enumerate(PAUSED):
+        for shift, pause_s in enumerate(PAUSES_S):
+            voice = PAUSE_VOICES[(index + shift) % len(PAUSE_VOICES)]
+            results.append(await stream_paused(url, parts, pause_s, voice, frame_ms))
+            print(".", end="", flush=True)
+    return results
+
+
+def report_paused(results: list[PausedResult]) -> None:
+    print()
+    for r in results:
+        mark = "CUT" if r.cut else "ok"
+        print(f"{mark:3} {r.pause_s:.1f} s {r.voice:9} {r.said:42} heard: {r.transcripts}")
+    print(
+        f"answers given inside a mid-sentence pause ({PAUSES_S[0]}-{PAUSES_S[-1]} s): "
+        f"{sum(r.cut for r in results)}/{len(results)}"
+    )
 
 
 async def _collect(socket, result: Result, started: float, speech_end_s: float) -> None:
@@ -125,7 +216,8 @@ def judge(result: Result, base: str) -> None:
             if command.receiver
             else f"{command.amount:.0f} rupees to"
         )
-        result.right = result.reply.startswith("Send ") and slot in result.reply
+        # Amounts are written with Indian digit grouping ("2,000 rupees").
+        result.right = result.reply.startswith("Send ") and slot in result.reply.replace(",", "")
         return
     if result.transcript and not result.reply.startswith(NOT_UNDERSTOOD):
         parsed = httpx.post(f"{base}/test-nlu", json={"message": result.transcript}).json()
@@ -173,12 +265,22 @@ def report(results: list[Result]) -> None:
     )
     exact = sum(words(r.command.text) == words(r.transcript) for r in results)
     print(f"transcripts word for word: {exact}/{len(results)}")
+    checks = [t["turn_cpu_ms"] for t in timed if "turn_cpu_ms" in t]
+    if checks:
+        print(
+            f"end-of-turn model checks: {len(checks)}, CPU per check median "
+            f"{statistics.median(checks):.0f} ms, p95 {percentile(checks, 0.95):.0f} ms"
+        )
+
+
+async def _voice_url(base: str) -> str:
+    form = {"username": "john@example.com", "password": "password123"}  # demo user 1
+    token = httpx.post(f"{base}/api/auth/login", data=form, timeout=30).json()["access_token"]
+    return base.replace("http", "ws", 1) + f"/ws/voice?token={token}"
 
 
 async def run(base: str, frame_ms: int, repeat: int) -> list[Result]:
-    form = {"username": "john@example.com", "password": "password123"}  # demo user 1
-    token = httpx.post(f"{base}/api/auth/login", data=form, timeout=30).json()["access_token"]
-    url = base.replace("http", "ws", 1) + f"/ws/voice?token={token}"
+    url = await _voice_url(base)
     results = []
     for _ in range(repeat):
         for command in load_commands():
@@ -194,13 +296,22 @@ def main() -> None:
     parser.add_argument("--frame-ms", type=int, default=40, help="client frame length")
     parser.add_argument("--repeat", type=int, default=1, help="times through the set")
     parser.add_argument("--rules-only", action="store_true", help="NLU by the rules alone")
+    parser.add_argument("--pauses", action="store_true", help="sentences with a pause inside")
+    parser.add_argument(
+        "--turn", choices=["on", "off"], help="end of turn by meaning (default: config.yaml)"
+    )
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         extra = {"BANKBOT_NLU__BACKENDS": "[rules]"} if args.rules_only else {}
+        extra.update(turn_taking(args.turn))
         server = start_server(port, Path(tmp) / "bench.db", None, extra)
+        base = f"http://127.0.0.1:{port}"
         try:
-            report(asyncio.run(run(f"http://127.0.0.1:{port}", args.frame_ms, args.repeat)))
+            if args.pauses:
+                report_paused(asyncio.run(run_paused(base, args.frame_ms)))
+            else:
+                report(asyncio.run(run(base, args.frame_ms, args.repeat)))
         finally:
             server.terminate()
             server.wait(timeout=30)

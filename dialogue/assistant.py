@@ -16,22 +16,25 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from banking import Directory, Factor, Ledger, Person, refusals, rupees_number, rupees_to_paise
+from banking.lockout import Verdict
 from banking.logs import log_event
-from banking.statements import Period, Statements, period_range
+from banking.statements import Period, Statements, category_name, period_range
 from banking.store import KeyValueStore, StoreUnavailable
 from banking.teller import Teller
 from dialogue import reply as say
 from dialogue.contacts import find_contact
 from dialogue.conversation import (
+    Awaiting,
     Conversation,
     ConversationState,
     TransferSettings,
     amount_refusal,
     paise_or_none,
 )
+from dialogue.expectation import Expectation, expectation
 from dialogue.reply import AssistantReply
 from dialogue.speech import speakable
-from nlu import NLUResult, Pipeline
+from nlu import NLUResult, Pipeline, between_own_accounts
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +107,23 @@ class Assistant:
         user_id = self.directory.caller(number)
         return None if user_id is None else self.directory.person(user_id)
 
+    def verify_caller(self, user_id: int, pin: str, channel: str) -> Verdict:
+        """A caller's keypad PIN, checked under the lockout as a transfer's is (a wrong one
+        counted and a `password.failed` event). Raises StoreUnavailable when the counters
+        cannot be kept."""
+        person = self.directory.person(user_id)
+        if person is None:
+            return "wrong"
+        return self.teller.verify(person, pin, "pin", channel)
+
     def contact_names(self, user_id: int) -> list[str]:
         """The names a user may say for their contacts: speech recognition listens for them."""
         return [entry.label for entry in self.directory.contacts(user_id)]
+
+    def expectation(self, user_id: int, awaiting: Awaiting | None) -> Expectation | None:
+        """What can answer the question a conversation waits on (`awaiting`, as its last
+        reply said): speech recognition checks a doubtful bare answer against it."""
+        return expectation(awaiting, self.directory.contacts(user_id))
 
     def turn(
         self,
@@ -118,6 +135,7 @@ class Assistant:
         channel: str = "assistant",
         transfer_id: str | None = None,
         factor: Factor = "password",
+        doubtful: bool = False,
     ) -> AssistantReply:
         """Answer one utterance; `session_id` makes it a turn of that conversation.
 
@@ -128,7 +146,9 @@ class Assistant:
         Idempotency-Key, so that a retry after a crash moves no money again); a
         conversation's transfer has an id of its own. `factor` is what confirms a
         conversation's transfer: on the phone ("pin") the `password` is the keypad PIN, and
-        the assistant asks for it so.
+        the assistant asks for it so. `doubtful`: speech recognition is not sure the text
+        is what was said (voice/answers.py), so a contact it names is asked about ("Did
+        you mean Ravi?") before it is taken.
         """
         started = time.perf_counter()
         record = TurnRecord(channel=channel, source=say.SYSTEM, confidence=0.0)
@@ -143,7 +163,14 @@ class Assistant:
                     )
                 else:
                     answer = self._converse(
-                        person, session_id, text, password or None, channel, record, factor
+                        person,
+                        session_id,
+                        text,
+                        password or None,
+                        channel,
+                        record,
+                        factor,
+                        doubtful,
                     )
             except StoreUnavailable:  # sessions or password counters: nothing moved
                 answer = say.store_unavailable()
@@ -190,6 +217,10 @@ class Assistant:
         meaning = self._parse(text, record)
         if not self.nlu.is_sure(meaning, text):
             return say.not_understood(meaning.confidence, meaning.source)
+        if meaning.intent == "report_problem":
+            return say.report_problem(meaning.confidence, meaning.source)
+        if meaning.intent == "send_money" and between_own_accounts(text):
+            return say.own_accounts(meaning.confidence, meaning.source)
         if meaning.intent == "check_balance":
             return self._balance(person, meaning)
         if meaning.intent == "transaction_history":
@@ -209,6 +240,7 @@ class Assistant:
         channel: str,
         record: TurnRecord,
         factor: Factor,
+        doubtful: bool = False,
     ) -> AssistantReply:
         """A turn of a conversation: the pending transfer first, then any other topic.
 
@@ -227,6 +259,7 @@ class Assistant:
             settings=self.transfer_settings,
             channel=channel,
             factor=factor,
+            doubtful=doubtful,
         )
         expired = conversation.drop_if_expired()
         meaning = (
@@ -237,6 +270,10 @@ class Assistant:
         sure = meaning if meaning and self.nlu.is_sure(meaning, text) else None
         if sure and sure.intent == "repeat":
             reply = say.repeat(state.last_reply, sure.confidence, sure.source)
+        elif sure and sure.intent == "report_problem":
+            reply = say.report_problem(sure.confidence, sure.source)
+        elif sure and sure.intent == "send_money" and between_own_accounts(text):
+            reply = say.own_accounts(sure.confidence, sure.source)
         else:
             reply = conversation.respond(text, sure, password) or self._other_topic(
                 person, text, meaning, conversation
@@ -251,6 +288,9 @@ class Assistant:
             "require_password": awaiting == "password",
             "awaiting": awaiting,
         }
+        pending = conversation.summary()
+        if pending is not None:
+            reply.data["transfer"] = pending
         state.last_reply = reply.reply
         self.sessions.save(key, state.model_dump_json())
         return reply
@@ -272,7 +312,7 @@ class Assistant:
         elif meaning.intent == "check_balance":
             reply = self._balance(person, meaning)
         elif meaning.intent == "transaction_history":
-            reply = self._history(person, meaning)
+            reply = self._history(person, meaning, detailed=True)
         elif meaning.intent == "check_spending":
             reply = self._spending(person, meaning)
         else:
@@ -292,7 +332,11 @@ class Assistant:
             data={"require_password": False, "balance": rupees_number(balance)},
         )
 
-    def _history(self, person: Person, meaning: NLUResult) -> AssistantReply:
+    def _history(
+        self, person: Person, meaning: NLUResult, detailed: bool = False
+    ) -> AssistantReply:
+        """`detailed` (conversations): each entry also names its counterparty and category,
+        for the web app's statement list; /assistant keeps the documented fields alone."""
         count = min(
             meaning.transaction_count or self.settings.history_default_count,
             self.settings.history_max_count,
@@ -305,6 +349,14 @@ class Assistant:
                 "description": entry.description,
                 "timestamp": entry.created_at.astimezone(self.zone).strftime(TIMESTAMP_FORMAT),
                 "balance_after": rupees_number(entry.balance_after),
+                **(
+                    {
+                        "counterparty": entry.counterparty,
+                        "category": category_name(entry.category) if entry.category else None,
+                    }
+                    if detailed
+                    else {}
+                ),
             }
             for entry in entries
         ]

@@ -97,6 +97,15 @@ def amount_refusal(paise: int | None, max_paise: int) -> str | None:
     return None
 
 
+def _summary(receiver: str | None, amount: int | None, unusual: list[str]) -> dict[str, object]:
+    """A transfer as `data.transfer` shows it (docs/voice.md)."""
+    return {
+        "to": receiver,
+        "amount": None if amount is None else rupees_number(amount),
+        "unusual": list(unusual),
+    }
+
+
 class Conversation:
     """One turn's view of the transfer being built; changes `state` in place."""
 
@@ -110,8 +119,10 @@ class Conversation:
         settings: TransferSettings,
         channel: str,
         factor: Factor = "password",
+        doubtful: bool = False,
     ) -> None:
-        """`factor` is what confirms the transfer: the password, or the phone's keypad PIN."""
+        """`factor` is what confirms the transfer: the password, or the phone's keypad PIN;
+        `doubtful`: the text may be misheard, so a name in it is asked about, not taken."""
         self.state = state
         self.person = person
         self.directory = directory
@@ -120,6 +131,7 @@ class Conversation:
         self.settings = settings
         self.channel = channel
         self.factor = factor
+        self.doubtful = doubtful
         self.contacts = directory.contacts(person.id)
 
     def drop_if_expired(self) -> str | None:
@@ -184,6 +196,18 @@ class Conversation:
         pending = self.state.pending
         return None if pending is None else say.back_to_transfer(self._question(pending))
 
+    def summary(self) -> dict[str, object] | None:
+        """The transfer being built, for a screen: to whom, how much (rupees), and why it
+        looks unusual; None when there is none."""
+        pending = self.state.pending
+        if pending is None:
+            return None
+        return _summary(
+            self._label(pending.receiver) if pending.receiver else None,
+            pending.amount,
+            pending.unusual,
+        )
+
     def awaiting(self) -> Awaiting | None:
         pending = self.state.pending
         return None if pending is None else self._awaiting(pending)
@@ -203,12 +227,10 @@ class Conversation:
         """Take what this turn says about the transfer, then go as far as it allows."""
         intent = meaning.intent if meaning else "unknown"
         waiting_for = self._awaiting(pending)
-        if waiting_for == "password" and not password and self._is_password(text, meaning):
-            self.state.pending = None
-            said = say.PIN_IN_MESSAGE if self.factor == "pin" else say.PASSWORD_IN_MESSAGE
-            reply = self._reply(said, meaning, success=False)
-            reply.message_was_secret = True
-            return reply
+        if waiting_for == "password" and not password:
+            secret = self._secret_in_message(text, meaning)
+            if secret is not None:
+                return secret
         if negates(text):
             password = None  # "don't send it", "no, make it 300": never a go-ahead
         amount, receiver = self._slots(text, meaning, waiting_for)
@@ -239,19 +261,38 @@ class Conversation:
             return self._ask(pending, meaning, prefix=f"{amount_refusal} ")
         return self._advance(pending, meaning, password)
 
-    def _is_password(self, text: str, meaning: NLUResult | None) -> bool:
-        """Whether the user typed or said their password (or PIN) as the message.
+    def _secret_in_message(self, text: str, meaning: NLUResult | None) -> AssistantReply | None:
+        """The reply when the message itself may be the password or PIN; else None.
 
-        Checked only for a single unreadable word (for a PIN: digits alone) while the
-        password is awaited, since every check costs a bcrypt hash (~0.25 s).
+        On the phone a PIN-long number said aloud is taken for the PIN and never compared:
+        the caller hears the same words whether it was the PIN or not, so saying numbers
+        tells nothing. A single word that reads as nothing else (no intent, amount or
+        contact) while the password is awaited is a password attempt, checked as the
+        password field's is: under the lockout (counted, lock checked, `password.failed`),
+        and the transfer is dropped whatever the verdict. Either way the message is
+        flagged secret, so it is never shown or kept.
         """
         if self.factor == "pin":
-            digits = spoken_digits(text)
-            return digits is not None and self.directory.check_factor(self.person.id, digits, "pin")
-        word = text.strip()
-        if meaning is not None or not word or len(word.split()) != 1:
-            return False
-        return self.directory.check_password(self.person.id, word)
+            if spoken_digits(text) is None:
+                return None
+            said = say.PIN_IN_MESSAGE
+        else:
+            word = text.strip()
+            if meaning is not None or len(word.split()) != 1:
+                return None
+            if self._slots(text, meaning, "password") != (None, None):
+                return None
+            verdict = self.teller.verify(self.person, word, "password", self.channel)
+            lock_s = self.guard.settings.lock_s
+            said = (
+                say.PASSWORD_IN_MESSAGE
+                if verdict == "right"
+                else refusals.password_refused(verdict, lock_s)
+            )
+        self.state.pending = None
+        reply = self._reply(said, meaning, success=False)
+        reply.message_was_secret = True
+        return reply
 
     def _slots(
         self, text: str, meaning: NLUResult | None, waiting_for: Awaiting
@@ -263,6 +304,8 @@ class Conversation:
             heard_amount = meaning.amount if meaning.amount is not None else heard_amount
             heard_receiver = meaning.receiver or heard_receiver
         answering = meaning is None or meaning.intent not in ("send_money", "deny", "cancel")
+        if answering and self.doubtful and waiting_for == "amount":
+            heard_amount = None  # "One back.": maybe "one lakh", surely not 1 rupee
         if answering and heard_receiver is None:
             named = name_in_answer(text, self.contacts)
             if waiting_for in ("receiver", "receiver_confirmation") or surely_a_contact(
@@ -276,7 +319,7 @@ class Conversation:
         match = match_contact(spoken, self.contacts)
         if match is None:
             pending.receiver = pending.suggested = None
-        elif match.sure:
+        elif match.sure and not self.doubtful:
             pending.receiver, pending.suggested = match.contact.alias, None
         else:
             pending.suggested = match.contact.alias
@@ -348,6 +391,7 @@ class Conversation:
         reply.page = "transfer"
         assert reply.data is not None
         reply.data["balance"] = rupees_number(receipt.sender_balance)
+        reply.data["transfer"] = _summary(contact.label, pending.amount, [])
         return reply
 
     def _awaiting(self, pending: PendingTransfer) -> Awaiting:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from banking import ContactEntry, Factor, format_rupees
 from banking.refusals import (
+    BANK_UNREACHABLE,
     STORE_UNAVAILABLE,
     USER_NOT_FOUND,
     contact_list,
@@ -75,6 +76,38 @@ def dialogue_act(intent: str, confidence: float, source: str) -> AssistantReply:
     )
 
 
+REPORT_PROBLEM = (
+    "I'm sorry about that. I can't change or reverse a payment myself, and I won't read out "
+    "your statement for this. If you don't recognise a payment, report it as fraud, or ask "
+    "to talk to a person and our support team will look into it."
+)
+OWN_ACCOUNTS = (
+    "I can't move money between your own accounts. I can send money to your contacts, "
+    "check your balance, or read your transactions."
+)
+
+
+def report_problem(confidence: float, source: str) -> AssistantReply:
+    """A complaint or dispute about a transaction: the fraud report and a human
+    (POST /api/v1/fraud/report, POST /chat/escalate), never a statement read-out."""
+    return AssistantReply(
+        reply=REPORT_PROBLEM,
+        confidence=confidence,
+        source=source,
+        data={"require_password": False, "offers": ["fraud_report", "escalate"]},
+    )
+
+
+def own_accounts(confidence: float, source: str) -> AssistantReply:
+    """Moving money between the user's own accounts, which this assistant does not do."""
+    return AssistantReply(
+        reply=OWN_ACCOUNTS,
+        confidence=confidence,
+        source=source,
+        data={"require_password": False},
+    )
+
+
 def ask_recipient(amount: int | None, contacts: list[ContactEntry]) -> str:
     what = "the money" if amount is None else format_rupees(amount)
     return f"Who should I send {what} to? Available contacts: {contact_list(contacts)}."
@@ -117,6 +150,13 @@ PIN_IN_MESSAGE = (
 def store_unavailable() -> AssistantReply:
     return AssistantReply(
         reply=STORE_UNAVAILABLE, confidence=0, source=SYSTEM, data={"require_password": False}
+    )
+
+
+def bank_unreachable() -> AssistantReply:
+    """What a WebSocket or spoken turn answers while the database is away (HTTP: a 503)."""
+    return AssistantReply(
+        reply=BANK_UNREACHABLE, confidence=0, source=SYSTEM, data={"require_password": False}
     )
 
 
@@ -259,6 +299,16 @@ UNKNOWN_CALLER = (
     "Sorry, this number is not registered with us, so I can't help you on this call. "
     "Please call from the number registered on your account. Goodbye."
 )
+
+
+PHONE_PIN_FIRST = (
+    "Welcome. To reach your account, please type your PIN on the keypad, then press hash."
+)
+PHONE_PIN_AGAIN = "That PIN is not right. Please type your PIN, then press hash."
+
+
+def phone_locked(lock_s: int) -> str:
+    return f"Too many wrong PINs. Please call again in {max(1, lock_s // 60)} minutes. Goodbye."
 
 
 def phone_greeting(first_name: str) -> str:

@@ -2,7 +2,7 @@
 
 from nlu.pipeline import NLUSettings, Pipeline
 from nlu.result import NLUResult
-from nlu.rules import negates
+from nlu.rules import between_own_accounts, negates
 from nlu.rules import slots as read_slots
 from nlu.stages import BackendSettings, build_stages
 
@@ -17,6 +17,7 @@ __all__ = [
     "NLUResult",
     "NLUSettings",
     "Pipeline",
+    "between_own_accounts",
     "build_pipeline",
     "negates",
     "read_slots",

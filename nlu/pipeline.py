@@ -8,6 +8,7 @@ receiver. The first sure intent decides; later stages may only fill its missing 
 import time
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from statistics import median
@@ -24,6 +25,11 @@ LATENCY_WINDOW = 500
 # Told of every stage call: the stage's name, its time in ms, whether it answered (None
 # means unavailable or out of time), and whether an earlier stage was asked first.
 StageListener = Callable[[str, float, bool, bool], None]
+# Told a stage's name just before the cascade asks it, in the caller's context only (a
+# voice session says "One moment." before the slow LLM stage).
+stage_starting: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "stage_starting", default=None
+)
 
 
 class Stage(Protocol):
@@ -92,6 +98,8 @@ class Pipeline:
                 break
             if not self._worth_asking(stage, best, text):
                 continue
+            if (starting := stage_starting.get()) is not None:
+                starting(stage.name)
             started = time.perf_counter()
             result = stage.parse(text)
             elapsed_ms = (time.perf_counter() - started) * 1000
@@ -106,9 +114,9 @@ class Pipeline:
 
     def is_sure(self, result: NLUResult, text: str) -> bool:
         """Whether the assistant may act on this reading of `text`."""
-        return result.intent != "unknown" and self._decided(result, text)
+        return result.intent != "unknown" and self.decided(result, text)
 
-    def _decided(self, result: NLUResult, text: str) -> bool:
+    def decided(self, result: NLUResult, text: str) -> bool:
         """Sure of what was said, an out-of-scope request included: no later stage is asked."""
         threshold = self.settings.thresholds.get(result.source, 1.0)
         learned = result.source != RULES and result.intent in BANKING_INTENTS
@@ -124,15 +132,15 @@ class Pipeline:
             stage.close()
 
     def _worth_asking(self, stage: Stage, best: NLUResult | None, text: str) -> bool:
-        if best is None or not self._decided(best, text):
+        if best is None or not self.decided(best, text):
             return True
         return stage.fills_slots and _missing_slots(best)
 
     def _merge(self, earlier: NLUResult, later: NLUResult, text: str) -> NLUResult:
         """Keep the sure (or more confident) reading; fill its gaps from the other."""
-        if self._decided(earlier, text):
+        if self.decided(earlier, text):
             keep, other = earlier, later
-        elif self._decided(later, text) or later.confidence > earlier.confidence:
+        elif self.decided(later, text) or later.confidence > earlier.confidence:
             keep, other = later, earlier
         else:
             keep, other = earlier, later

@@ -2,7 +2,9 @@
 
     .venv-rasa/bin/python -I nlu/rasa_launch.py <rasa arguments>
 
-It does two things first that the `rasa` script cannot:
+It does three things first that the `rasa` script cannot:
+- takes the API token from RASA_LAUNCH_AUTH_TOKEN and hands it to Rasa as `--auth-token`
+  inside the process: arguments are public (`ps`), a process's environment is not;
 - dies with the process that started it (PR_SET_PDEATHSIG), when that process names
   itself in RASA_LAUNCH_PARENT_PID, so a killed server leaves no Rasa behind;
 - imports `skops.io` before Rasa imports TensorFlow: skops scans every loaded module
@@ -18,6 +20,7 @@ import signal
 import sys
 
 PARENT_PID_VARIABLE = "RASA_LAUNCH_PARENT_PID"
+TOKEN_VARIABLE = "RASA_LAUNCH_AUTH_TOKEN"
 PR_SET_PDEATHSIG = 1
 
 
@@ -37,7 +40,8 @@ def main() -> None:
     import skops.io  # noqa: F401  (see the module docstring)
     from rasa.__main__ import main as rasa_main
 
-    sys.argv = ["rasa", *sys.argv[1:]]
+    token = os.environ.pop(TOKEN_VARIABLE, "")
+    sys.argv = ["rasa", *sys.argv[1:], *(["--auth-token", token] if token else [])]
     rasa_main()
 
 

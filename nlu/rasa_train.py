@@ -31,6 +31,7 @@ LAUNCHER = ROOT / "nlu" / "rasa_launch.py"
 # Rasa's working folder and HOME: Rasa, TensorFlow and matplotlib write under HOME.
 RASA_HOME = ROOT / ".cache" / "rasa"
 TRAIN_LOG = RASA_HOME / "train.log"
+PROGRESS_S = 15
 HASH_CHARS = 12
 # Variables that would point Rasa at our environment or files (PYTHON* are ignored by -I).
 FOREIGN_VARIABLES = frozenset("VIRTUAL_ENV XDG_CONFIG_HOME XDG_CACHE_HOME XDG_DATA_HOME".split())
@@ -120,16 +121,25 @@ def _train() -> Path:
         command = rasa_command("train", "nlu", "--nlu", str(data), "--config", str(config))
         command += ["--out", scratch, "--fixed-model-name", name]
         with TRAIN_LOG.open("wb") as log:
-            result = subprocess.run(
+            process = subprocess.Popen(
                 command, env=rasa_environment(), cwd=RASA_HOME, stdout=log, stderr=log
             )
-        if result.returncode != 0:
-            raise RasaSetupError(
-                f"`rasa train nlu` failed (exit {result.returncode}); see {TRAIN_LOG}"
-            )
+            returncode = _wait_saying_so(process, started)
+        if returncode != 0:
+            raise RasaSetupError(f"`rasa train nlu` failed (exit {returncode}); see {TRAIN_LOG}")
         (Path(scratch) / target.name).replace(target)
     print(f"Trained {target.name} in {time.monotonic() - started:.0f} s")
     return target
+
+
+def _wait_saying_so(process: subprocess.Popen[bytes], started: float) -> int:
+    """Rasa's exit status; meanwhile a line every PROGRESS_S, so that a person can tell
+    training from a hang (Rasa's own output goes to the log)."""
+    while True:
+        try:
+            return process.wait(timeout=PROGRESS_S)
+        except subprocess.TimeoutExpired:
+            print(f"  still training: {time.monotonic() - started:.0f} s so far", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,10 @@ JsonDecimal = Annotated[Decimal, PlainSerializer(_json_number, return_type=int |
 
 BANKING_INTENTS = ("check_balance", "send_money", "transaction_history", "check_spending")
 DIALOGUE_ACTS = ("affirm", "deny", "cancel", "greet", "goodbye", "help", "repeat")
+# A complaint or dispute about a transaction ("a payment I don't recognise", "charged
+# twice"): answered with the fraud report and a human, never with a statement read-out.
+REPORT_PROBLEM = "report_problem"
+KNOWN_INTENTS = (*BANKING_INTENTS, *DIALOGUE_ACTS, REPORT_PROBLEM)
 
 # The names banking.statements uses (nlu imports no banking; tests/banking/test_statements.py
 # checks that both lists agree).
@@ -48,6 +52,7 @@ Intent = Literal[
     "goodbye",
     "help",
     "repeat",
+    "report_problem",
     "unknown",
 ]
 

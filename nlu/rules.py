@@ -21,6 +21,7 @@ SEND_UNCLEAR_AMOUNT_CONFIDENCE = 0.5
 HISTORY_CONFIDENCE = 0.9
 HISTORY_COUNT_CONFIDENCE = 0.92
 SPENDING_CONFIDENCE = 0.9
+PROBLEM_CONFIDENCE = 0.9
 UNSURE_CONFIDENCE = 0.45
 NOTHING_CONFIDENCE = 0.2
 
@@ -67,21 +68,47 @@ BALANCE = re.compile(
     r"\bbalance\b|\bhow much (?:money )?(?:do i have|have i got|is left|money is there"
     r"|is (?:there )?in my (?:\w+ )?account)|\bmoney do i have\b"
     r"|\bwhat(?:'s| is) in my (?:bank )?account\b"
+    # Whether the money is there for something: a balance check by another name.
+    r"|\bcan i afford\b|\b(?:do i have|have i got|is there) enough (?:money|funds|cash|in my"
+    r"|to buy|for a)\b"
 )
-NOT_BALANCE = re.compile(r"\b(?:rewards?|points|bills?|loan|credit card|to pay|owe)\b")
+NOT_BALANCE = re.compile(
+    r"\b(?:rewards?|points|bills?|loan|credit card|to pay|owe|borrow|mortgage|miles)\b"
+)
 HISTORY = re.compile(
     r"\btransactions?\b|\bstatements?\b|\bhistory\b|\bpassbook\b"
     r"|\brecent (?:payments|activity|transfers|spending)\b"
 )
 NOT_HISTORY = re.compile(
-    r"\b(?:fees?|declined|unauthori[sz]ed|block|fraud|dispute|limit|true|false)\b"
+    r"\b(?:fees?|declined|unauthori[sz]ed|block|fraud|dispute|limit|true|false|reverse|refund"
+    r"|twice|wrong|mistake|duplicate|incorrect|recogni[sz]e|charged|why|problem|exam)\b"
+    r"|\bhow (?:do|can|does|long)\b|\bcan i use\b"
+)
+# A complaint or dispute about a payment: the fraud report and a human, never a read-out.
+PROBLEM = re.compile(
+    r"\b(?:don't|do not|didn't|did not|never) (?:recogni[sz]e|make|made|authori[sz]e)\b"
+    r"|\b(?:charged|debited|billed|paid) (?:me )?twice\b|\bdouble (?:charged|debited)\b"
+    r"|\b(?:reverse|dispute|refund)\b|\bunauthori[sz]ed\b|\bfraud\w*|\bwrong(?:ly)?\b"
+    r"|\b(?:not|isn't|aren't) mine\b|\bstolen\b|\b(?:unusual|strange|unfamiliar|suspicious|weird"
+    r"|duplicated?|revert|reversed)\b|\b(?:multiple|many|several|two|2) times\b|\bsomeone else\b"
+)
+PAYMENT_WORDS = re.compile(
+    r"\b(?:transactions?|payments?|charges?|charged|debits?|debited|withdrawals?|purchases?"
+    r"|direct debits?)\b"
+)
+# Moving money between the user's own accounts, which the assistant does not do.
+OWN_ACCOUNTS = re.compile(
+    r"\b(?:between|across) (?:my |our )?(?:own |two |both )?(?:\w+ )?accounts\b"
+    r"|\b(?:from|to|into) (?:my |our )?(?:own |other )?(?:savings|checking|checkings|chequing"
+    r"|current|salary|joint|fixed deposit|fd|other|own|second)(?: account)?\b"
 )
 BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|cash)\b")
 # Any word that shows a sentence is about this user's money; see `mentions_banking`.
 BANKING_EVIDENCE = re.compile(
     r"\b(?:money|accounts?|bank|rupees?|rs|bucks|payments?|funds|cash|balance|transactions?"
     r"|statement|passbook|spen[dt]|spending|expenses?|expenditures?|paid|pay|send|sent|transfer\w*"
-    r"|owe|broke|left)\b|₹"
+    r"|owe|broke|left|savings|checking|purchases?|bought|afford|overdrawn|finances?|outgoings"
+    r"|debits?|credits?)\b|₹"
 )
 
 CURRENCY_BEFORE = re.compile(rf"(?:₹|\brs\.?|\binr)\s*(?P<n>{NUMBER})")
@@ -126,9 +153,13 @@ def parse(text: str) -> NLUResult:
     if act:
         return NLUResult(intent=act, confidence=DIALOGUE_ACT_CONFIDENCE, source=SOURCE)
     words = normalise(text)
+    if PROBLEM.search(words) and PAYMENT_WORDS.search(words):
+        return NLUResult(intent="report_problem", confidence=PROBLEM_CONFIDENCE, source=SOURCE)
     send = SEND_VERB.search(words)
     if send and not _moves_money(words, send["verb"]):
         send = None
+    if send and send["verb"] == "give" and HISTORY.search(words) and _count(words) is not None:
+        send = None  # "give me my last 2 transactions"
     wants_balance = bool(BALANCE.search(words)) and not NOT_BALANCE.search(words)
     wants_history = bool(HISTORY.search(words)) and not NOT_HISTORY.search(words)
 
@@ -162,6 +193,12 @@ def parse(text: str) -> NLUResult:
 def mentions_banking(text: str) -> bool:
     """Whether the sentence has any word about money; learned stages need more without one."""
     return bool(BANKING_EVIDENCE.search(normalise(text)))
+
+
+def between_own_accounts(text: str) -> bool:
+    """Whether a transfer is between the user's own accounts ("from savings to checking"),
+    which the assistant answers with what it can do instead."""
+    return bool(OWN_ACCOUNTS.search(normalise(text)))
 
 
 def negates(text: str) -> bool:

@@ -1,14 +1,20 @@
 """Shared fixtures: settings, a SQLite and a PostgreSQL database, and the real app."""
 
+import asyncio
 import os
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
@@ -30,13 +36,49 @@ RULES_ONLY = {"BANKBOT_NLU__BACKENDS": "[rules]"}
 VOICE_OFF = {"BANKBOT_VOICE__ENABLED": "false"}
 # Tests that are not about the per-user limits raise them far out of reach (many tests ask
 # for user 1's balance dozens of times); tests/banking/test_limits.py tests the real ones.
-NO_LIMITS = {"BANKBOT_LIMITS__REQUESTS": "1000000", "BANKBOT_LIMITS__TRANSFERS": "1000000"}
+NO_LIMITS = {
+    "BANKBOT_LIMITS__REQUESTS": "1000000",
+    "BANKBOT_LIMITS__TRANSFERS": "1000000",
+    "BANKBOT_LIMITS__LOGINS": "1000000",
+    "BANKBOT_LIMITS__REGISTRATIONS": "1000000",
+}
+# The suite's apps and server processes give the demo users the published password and PIN
+# although demo mode is off (config.yaml's default gives them random ones outside demo
+# mode; tests/banking/test_demo_credentials.py tests that default).
+PUBLISHED_DEMO_CREDENTIALS = {"BANKBOT_DEMO_CREDENTIALS": "published"}
+os.environ.update(PUBLISHED_DEMO_CREDENTIALS)
+
+
+def fresh_window(window_s: int = 60, margin_s: float = 8) -> None:
+    """Wait for a new limit window (banking/limits.py: aligned to the clock) when this one
+    ends too soon for the test to finish inside it."""
+    left = window_s - time.time() % window_s
+    if left < margin_s:
+        time.sleep(left + 0.1)
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """The app on a real socket (uvicorn in a thread), its base URL, until the block ends."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start in 60 s"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
 
 
 def settings_for(database_url: str, **environ: str) -> Settings:
@@ -49,7 +91,14 @@ def settings_for(database_url: str, **environ: str) -> Settings:
     asked for (BANKBOT_VOICE__ENABLED="true").
     """
     return load_settings(
-        environ={"DATABASE_URL": database_url, **RULES_ONLY, **NO_LIMITS, **VOICE_OFF, **environ}
+        environ={
+            "DATABASE_URL": database_url,
+            **RULES_ONLY,
+            **NO_LIMITS,
+            **VOICE_OFF,
+            **PUBLISHED_DEMO_CREDENTIALS,
+            **environ,
+        }
     )
 
 

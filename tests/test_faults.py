@@ -107,15 +107,16 @@ def random_transfer(rng: random.Random) -> dict:
 
 
 @contextlib.contextmanager
-def servers(count: int, env: dict[str, str]) -> Iterator[list[str]]:
-    """`count` real server processes sharing `env`'s database and Redis; their base URLs."""
+def servers(count: int, env: dict[str, str], start_s: float = 30) -> Iterator[list[str]]:
+    """`count` real server processes sharing `env`'s database and Redis; their base URLs.
+    Each must answer /health within `start_s`."""
     ports = [free_port() for _ in range(count)]
     with contextlib.ExitStack() as stack:
         processes = [
             stack.enter_context(running_server(["--port", str(port)], env)) for port in ports
         ]
         for port, process in zip(ports, processes, strict=True):
-            wait_for(f"http://127.0.0.1:{port}/health", process)
+            wait_for(f"http://127.0.0.1:{port}/health", process, seconds=start_s)
         yield [f"http://127.0.0.1:{port}" for port in ports]
 
 

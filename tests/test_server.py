@@ -63,7 +63,7 @@ def test_serves_with_host_port_and_database_url(tmp_path: Path) -> None:
     """The default configuration: the whole cascade, Rasa as a child process."""
     port = free_port()
     database = tmp_path / "served.db"
-    env = {"DATABASE_URL": f"sqlite:///{database}", "BANKBOT_RASA__PORT": str(free_port())}
+    env = {"DATABASE_URL": f"sqlite:///{database}"}  # Rasa on a free port of its own
     base = f"http://127.0.0.1:{port}"
     with running_server(["--host", "127.0.0.1", "--port", str(port)], env) as process:
         health = wait_for(f"{base}/health", process)

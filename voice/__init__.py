@@ -10,6 +10,7 @@ from dialogue import Assistant
 from voice.session import VoiceServices, VoiceSession, VoiceSettings
 from voice.stt import SpeechToText
 from voice.tts import TextToSpeech
+from voice.turn import SmartTurn, TurnJudge
 
 
 def load_voice(
@@ -19,14 +20,18 @@ def load_voice(
     stt_model: Path,
     tts_voice: Path,
     vad_model: Path,
+    turn_model: Path,
 ) -> VoiceServices:
     """Load the speech models (a few seconds); `warm_up()` is left to the caller's thread."""
+    turn = settings.turn
+    judge = TurnJudge(SmartTurn(turn_model, turn.cpu_threads), turn) if turn.enabled else None
     return VoiceServices(
         assistant=assistant,
         stt=SpeechToText(stt_model, settings.stt),
         tts=TextToSpeech(tts_voice, settings.tts),
         vad_model=vad_model,
         settings=settings,
+        turn=judge,
     )
 
 

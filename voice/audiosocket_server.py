@@ -13,7 +13,10 @@ registered is a call from an unknown number. Registrations live in the session s
 (Redis when configured), so any server process may take one.
 
 The server runs in the app's process, started and stopped with it (server.py's lifespan):
-calls share its loaded speech models and its assistant, as the other channels do.
+calls share its loaded speech models and its assistant, as the other channels do. One
+process on a host listens on the port: in another one (`server.py --workers N`, or a
+second server) the port is taken, so it stands by and tries again every
+`STANDBY_RETRY_S`, taking over when the listening process stops.
 
 Every connection is its own call, with its own voice session, VAD and playback, in its own
 task: a malformed message or a dropped connection ends that call alone. A message whose
@@ -26,6 +29,7 @@ half-done, and the caller can hear about it on their next call.
 
 import asyncio
 import contextlib
+import errno
 import hmac
 import logging
 import uuid
@@ -49,6 +53,8 @@ log = logging.getLogger(__name__)
 READ_BYTES = 65536
 MIN_SECRET_CHARS = 16
 REGISTRATION_KEY = "audiosocket-call:"
+# How often a process standing by tries to take the AudioSocket port over.
+STANDBY_RETRY_S = 2.0
 
 
 class AudioSocketSettings(BaseModel):
@@ -86,12 +92,11 @@ class CallRegistry:
         return call_id
 
     def claim(self, call_id: uuid.UUID) -> str | None:
-        """The caller registered for this UUID, which is then forgotten; None if none."""
-        key = REGISTRATION_KEY + str(call_id)
-        caller = self._store.load(key)
-        if caller is not None:
-            self._store.delete(key)
-        return caller
+        """The caller registered for this UUID, which is then forgotten; None if none.
+
+        One atomic step (GETDEL in Redis): of two connections with the same UUID, on any
+        server processes, one gets the caller and the other is a call from nobody."""
+        return self._store.take(REGISTRATION_KEY + str(call_id))
 
 
 class SocketTransport:
@@ -145,6 +150,7 @@ class AudioSocketServer:
         self.phone = phone
         self.limits = limits
         self._server: asyncio.Server | None = None
+        self._standby: asyncio.Task[None] | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
     @property
@@ -154,13 +160,31 @@ class AudioSocketServer:
         return self._server.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._connection, self.settings.host, self.settings.port
-        )
+        """Listen; if another process listens on the port already, stand by (see above)."""
+        if not await self._listen():
+            log.info("AudioSocket: port %s is taken; standing by", self.settings.port)
+            self._standby = asyncio.create_task(self._stand_by())
+
+    async def _listen(self) -> bool:
+        try:
+            self._server = await asyncio.start_server(
+                self._connection, self.settings.host, self.settings.port
+            )
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            return False
         log.info("AudioSocket: listening on %s:%s", self.settings.host, self.port)
+        return True
+
+    async def _stand_by(self) -> None:
+        while not await self._listen():
+            await asyncio.sleep(STANDBY_RETRY_S)
 
     async def stop(self) -> None:
         """Stop listening and end every call (each is told with a hangup message)."""
+        if self._standby is not None:
+            self._standby.cancel()
         if self._server is not None:
             self._server.close()
         for task in list(self._connections):

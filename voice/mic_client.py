@@ -1,17 +1,21 @@
 """`python -m voice.mic_client`: talk to the assistant's /ws/voice from a terminal.
 
 Streams the microphone (or `--input-wav FILE`, paced in real time) as 100 ms frames of
-PCM16LE mono at 16 kHz, prints what the server heard and answered with its timings, plays
-the spoken reply (or writes it to `--output-wav FILE`), and asks for the password with a
-hidden prompt when a transfer needs it. When standard input is not a terminal the password
-is the next line of it (scripts and tests), or `--password-env VAR` names a variable
-holding it. The password is never printed.
+PCM16LE mono at 16 kHz, shows a status line (listening with a level meter, hearing you,
+thinking, speaking), prints what the server heard and answered with its timings, plays the
+spoken reply (or writes it to `--output-wav FILE`), and asks for the password with a hidden
+prompt when a transfer needs it. When standard input is not a terminal the password is the
+next line of it (scripts and tests), or `--password-env VAR` names a variable holding it.
+The password is never printed. `--email` logs in first (the same hidden prompt) instead of
+`--token`; `--push-to-talk` sends the microphone only between two presses of the space bar.
 
-With `--input-wav` the client sends the file, says `end_of_speech`, waits for the replies
-to finish (including a password step) and exits: 0 when the server answered without an
-error, 1 otherwise, 2 when the audio device or the WAV file it needs is missing. Latencies
-are printed from the end of the file's speech (its last frame above -40 dBFS), or from the
-password message.
+Exit status: 0 when the server answered without an error, 1 when it failed or hung up,
+2 when a device, PortAudio or the WAV file is missing or unusable, 3 when the server or
+the login refused the credentials. With `--input-wav` the client sends the file, says
+`end_of_speech`, waits for the replies to finish (including a password step) and exits.
+Latencies are printed from the end of speech (the last frame above -40 dBFS sent), or
+from the password message: to the first reply byte received and, on a speaker, to the
+first reply sample due at the device.
 """
 
 import argparse
@@ -21,199 +25,75 @@ import getpass
 import json
 import os
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator
+import urllib.request
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from voice.audio import (
-    PIPELINE_RATE,
-    AudioFormatError,
-    float_to_pcm16,
-    pcm16_to_float,
-    read_wav,
-    resample,
-    write_wav,
+from voice.sound_devices import (
+    FRAME_S,
+    CannotStart,
+    Microphone,
+    Speaker,
+    device_list,
+    level_dbfs,
+    load_sounddevice,
+    pick_device,
 )
+from voice.sound_files import WavRecorder, wav_frames
+from voice.terminal import SpaceBar, StatusLine
 
-FRAME_SAMPLES = PIPELINE_RATE // 10  # 100 ms
-FRAME_S = FRAME_SAMPLES / PIPELINE_RATE
-SPEECH_DBFS = -40.0  # a frame of a file louder than this is taken for speech
+SPEECH_DBFS = -40.0  # a frame louder than this is taken for speech
 QUIET_S = 1.0  # after the last reply's audio, this long with no new event ends a file run
+PTT_TAIL_S = 0.4  # push-to-talk: the microphone is sent this long after the space bar
+PLAYED_WAIT_S = 2.0  # how long to wait for the speaker to report a reply's first sample
 
 
-class CannotStart(Exception):
-    """Something this run needs is missing (PortAudio, a sound card, a readable WAV file);
-    the message says what to do."""
+class Refused(Exception):
+    """The server or the login refused the credentials; the message says what to do."""
 
 
-def open_sounddevice(need_input: bool, need_output: bool) -> ModuleType:
-    """The `sounddevice` module, once PortAudio and the needed default devices are found."""
-    try:
-        import sounddevice  # PortAudio is loaded here; only runs that use a device need it
-    except OSError as error:
-        raise CannotStart(
-            f"PortAudio is not available ({error}); install it (Debian: libportaudio2), "
-            "or use --input-wav FILE and --output-wav FILE"
-        ) from error
-    for kind, needed, instead in (
-        ("input", need_input, "--input-wav FILE"),
-        ("output", need_output, "--output-wav FILE"),
-    ):
-        if needed:
-            try:
-                sounddevice.query_devices(kind=kind)
-            except (sounddevice.PortAudioError, ValueError) as error:
-                raise CannotStart(
-                    f"no audio {kind} device found ({error}); use {instead} instead"
-                ) from error
-    return sounddevice
-
-
-def voice_url(url: str, user_id: int, token: str | None) -> str:
-    """`url` with user_id (and token) added to its query."""
+def voice_url(url: str, user_id: int | None, token: str | None) -> str:
+    """`url` with user_id (demo mode, or naming the token's user) and token in its query."""
     parts = urlsplit(url)
-    query = [*parse_qsl(parts.query), ("user_id", str(user_id))]
+    query = parse_qsl(parts.query)
+    if user_id is not None or not token:
+        query.append(("user_id", str(1 if user_id is None else user_id)))
     if token:
         query.append(("token", token))
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def level_dbfs(pcm16: bytes) -> float:
-    """Root-mean-square level of a PCM16 frame, in dB of full scale."""
-    rms = float(np.sqrt(np.mean(np.square(pcm16_to_float(pcm16))))) if pcm16 else 0.0
-    return 20 * np.log10(max(rms, 1e-10))
-
-
-def wav_frames(path: Path) -> list[bytes]:
-    """A WAV file as 100 ms frames of 16 kHz PCM16."""
+def login(url: str, email: str, password: str) -> str:
+    """An access token from `/api/auth/login` on the server that serves the socket `url`."""
+    parts = urlsplit(url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    path = parts.path.removesuffix("/ws/voice") + "/api/auth/login"
+    form = urlencode({"username": email, "password": password}).encode()
+    request = urllib.request.Request(urlunsplit((scheme, parts.netloc, path, "", "")), form)
     try:
-        samples, rate = read_wav(path)
-    except (OSError, AudioFormatError) as error:
-        raise CannotStart(f"cannot read {path}: {error}") from error
-    pcm = float_to_pcm16(resample(samples, rate, PIPELINE_RATE))
-    step = 2 * FRAME_SAMPLES
-    return [pcm[start : start + step] for start in range(0, len(pcm), step)]
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.load(response)["access_token"])
+    except HTTPError as error:
+        with contextlib.suppress(ValueError):
+            raise Refused(f"login refused: {json.load(error)['message']}") from error
+        raise Refused(f"login refused: HTTP {error.code}") from error
+    except (URLError, OSError) as error:
+        raise ConnectionError(f"cannot log in at {request.full_url}: {error}") from error
 
 
-class Microphone:
-    """The default input device as 100 ms PCM16 frames."""
-
-    def __init__(self, sounddevice: ModuleType) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._frames: asyncio.Queue[bytes] = asyncio.Queue()
-        self._stream = sounddevice.RawInputStream(
-            samplerate=PIPELINE_RATE,
-            channels=1,
-            dtype="int16",
-            blocksize=FRAME_SAMPLES,
-            callback=self._captured,
-        )
-
-    def _captured(self, data: Any, frames: int, at: Any, status: Any) -> None:
-        self._loop.call_soon_threadsafe(self._frames.put_nowait, bytes(data))
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        self._stream.start()
-        try:
-            while True:
-                yield await self._frames.get()
-        finally:
-            self._stream.stop()
-            self._stream.close()
-
-
-class Speaker:
-    """Plays reply audio on the default output device; `stop()` drops what is queued."""
-
-    def __init__(self, sounddevice: ModuleType) -> None:
-        self._sounddevice = sounddevice
-        self._stream: Any = None
-        self._rate = 0
-        self._queued = bytearray()
-        self._lock = threading.Lock()
-
-    def begin(self, sample_rate: int) -> None:
-        if sample_rate != self._rate:
-            self.close()
-            self._stream = self._sounddevice.RawOutputStream(
-                samplerate=sample_rate, channels=1, dtype="int16", callback=self._fill
-            )
-            self._stream.start()
-            self._rate = sample_rate
-
-    def _fill(self, out: Any, frames: int, at: Any, status: Any) -> None:
-        wanted = len(out)
-        with self._lock:
-            chunk = bytes(self._queued[:wanted])
-            del self._queued[:wanted]
-        out[: len(chunk)] = chunk
-        out[len(chunk) :] = bytes(wanted - len(chunk))
-
-    def push(self, pcm16: bytes) -> None:
-        with self._lock:
-            self._queued += pcm16
-
-    def stop(self) -> None:
-        with self._lock:
-            self._queued.clear()
-
-    async def drain(self) -> None:
-        while self._queued:
-            await asyncio.sleep(0.05)
-
-    def close(self) -> None:
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
-            self._stream = None
-            self._rate = 0
-
-
-class WavRecorder:
-    """Collects the reply audio and writes it to one WAV file at the first reply's rate."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._pieces: list[tuple[int, bytearray]] = []
-
-    def begin(self, sample_rate: int) -> None:
-        self._pieces.append((sample_rate, bytearray()))
-
-    def push(self, pcm16: bytes) -> None:
-        if self._pieces:
-            self._pieces[-1][1].extend(pcm16)
-
-    def stop(self) -> None:
-        """Barge-in: what arrived is kept, as a recording would have heard it."""
-
-    async def drain(self) -> None:
-        return None
-
-    def close(self) -> None:
-        if not self._pieces:
-            return
-        rate = self._pieces[0][0]
-        audio = [resample(pcm16_to_float(bytes(pcm)), hz, rate) for hz, pcm in self._pieces]
-        samples = np.concatenate(audio)
-        write_wav(self.path, samples, rate)
-        print(f"reply audio: {samples.size / rate:.2f} s written to {self.path}", flush=True)
-
-
-def read_password(env_name: str | None) -> str:
+def read_password(prompt: str, env_name: str | None) -> str:
     """From the environment variable, a hidden prompt, or the next line of standard input."""
     if env_name:
         return os.environ.get(env_name, "")
     if sys.stdin.isatty():
-        return getpass.getpass("Password (hidden): ")
-    print("password: reading a line from standard input", flush=True)
+        return getpass.getpass(f"{prompt} (hidden): ")
+    print(f"{prompt}: reading a line from standard input", flush=True)
     return sys.stdin.readline().rstrip("\r\n")
 
 
@@ -221,11 +101,18 @@ class Client:
     """One connection: sends frames, reacts to events, knows when a file run is over."""
 
     def __init__(
-        self, socket: ClientConnection, sink: Speaker | WavRecorder, password_env: str | None
+        self,
+        socket: ClientConnection,
+        sink: Speaker | WavRecorder,
+        password_env: str | None,
+        status: StatusLine,
     ) -> None:
         self.socket = socket
         self.sink = sink
         self.password_env = password_env
+        self.status = status
+        self.keys: SpaceBar | None = None  # push-to-talk
+        self.released_at = 0.0  # push-to-talk: when the space bar ended the talking
         self.replies = 0
         self.errors = 0
         self.speaking = False  # between audio_start and audio_end
@@ -236,21 +123,44 @@ class Client:
         self.mark = (time.monotonic(), "connecting")
         self.first_audio = False
         self.reply_mark = self.mark  # the mark of the reply being spoken
-        self._asking: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def listening(self) -> str:
+        """The resting state: listening, or waiting for the space bar."""
+        return "press space to talk" if self.keys and not self.keys.talking else "listening"
 
     async def send_file(self, frames: list[bytes]) -> None:
         """Frames in real time; the end of speech is the last loud frame sent (estimated)."""
         started = time.monotonic()
         for index, frame in enumerate(frames):
             await asyncio.sleep(max(0.0, started + (index + 1) * FRAME_S - time.monotonic()))
-            await self.socket.send(frame)
-            if level_dbfs(frame) > SPEECH_DBFS:
-                self.mark = (time.monotonic(), "the end of speech")
+            await self.send_frame(frame)
         await self.socket.send(json.dumps({"type": "end_of_speech"}))
 
     async def send_microphone(self, microphone: Microphone) -> None:
         async for frame in microphone.frames():
-            await self.socket.send(frame)
+            if self.keys is None or self.keys.talking or time.monotonic() < self.released_at:
+                await self.send_frame(frame)
+                self.status.level(level_dbfs(frame))
+            elif self.released_at:  # the tail after the space bar is over: the turn ends
+                self.released_at = 0.0
+                await self.socket.send(json.dumps({"type": "end_of_speech"}))
+
+    async def send_frame(self, frame: bytes) -> None:
+        await self.socket.send(frame)
+        if level_dbfs(frame) > SPEECH_DBFS:
+            self.mark = (time.monotonic(), "the end of speech")
+
+    def push_to_talk(self, talking: bool) -> None:
+        """The space bar: talking stops a reply being played; done sends PTT_TAIL_S more
+        (people press as their last word ends, and the sound server delivers it later),
+        then says end_of_speech."""
+        if talking:
+            self.sink.stop()
+            self.released_at = 0.0
+        else:
+            self.released_at = time.monotonic() + PTT_TAIL_S
+        self.status.state(self.listening())
 
     async def receive(self) -> None:
         async for message in self.socket:
@@ -263,56 +173,85 @@ class Client:
     def on_audio(self, pcm16: bytes) -> None:
         if not self.first_audio:
             self.first_audio = True
-            print(f"  first audio byte {self._since(self.reply_mark)}", flush=True)
+            self.status.say(f"  first audio byte {self._since(self.reply_mark)}")
+            if isinstance(self.sink, Speaker):
+                self._spawn(self._report_played(self.sink, self.reply_mark))
         self.sink.push(pcm16)
+
+    async def _report_played(self, speaker: Speaker, mark: tuple[float, str]) -> None:
+        deadline = time.monotonic() + PLAYED_WAIT_S
+        while speaker.first_played is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if speaker.first_played is not None:
+            played_ms = (speaker.first_played - mark[0]) * 1000
+            self.status.say(f"  first audio played {played_ms:.0f} ms after {mark[1]}")
 
     async def on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "speech_start":
             self.sink.stop()  # barge-in: the user talks over the reply
+            self.status.state("hearing you")
         elif kind == "transcript" and event.get("final"):
-            print(f"you: {event.get('text', '')}", flush=True)
+            self.status.say(f"you: {event.get('text', '')}")
+            self.status.state("thinking")
         elif kind == "no_speech":
-            print("(no words heard)", flush=True)
+            self.status.say("(no words heard)")
+            self.status.state(self.listening())
         elif kind == "reply":
             self.on_reply(event)
         elif kind == "audio_start":
             self.speaking = True
             self.sink.begin(int(event["sample_rate"]))
+            self.status.state("speaking")
         elif kind == "audio_end":
             self.speaking = False
             if event.get("interrupted"):
                 self.sink.stop()
-                print("  (reply interrupted)", flush=True)
+                self.status.say("  (reply interrupted)")
+            self.status.state(self.listening())
         elif kind == "error":
             self.errors += 1
-            print(f"error from the server: {event.get('message')}", file=sys.stderr, flush=True)
+            self.status.say(f"error from the server: {event.get('message')}", sys.stderr)
 
     def on_reply(self, event: dict[str, Any]) -> None:
         self.replies += 1
         self.checking = False
         self.first_audio = False
-        print(f"assistant: {event.get('reply', '')}", flush=True)
+        self.status.say(f"assistant: {event.get('reply', '')}")
         timings = event.get("timings") or {}
         if timings:
             shown = ", ".join(f"{name.removesuffix('_ms')} {ms}" for name, ms in timings.items())
-            print(f"  server timings (ms): {shown}", flush=True)
+            self.status.say(f"  server timings (ms): {shown}")
         self.reply_mark = self.mark
-        print(f"  reply {self._since(self.mark)}", flush=True)
+        self.status.say(f"  reply {self._since(self.mark)}")
         if (event.get("data") or {}).get("require_password"):
             self.asking = True  # asked aside, so that the question's audio plays meanwhile
-            self._asking = asyncio.create_task(self.ask_password())
+            self._spawn(self.ask_password())
 
     async def ask_password(self) -> None:
-        password = await asyncio.to_thread(read_password, self.password_env)
+        self.status.paused = True
+        self.status.clear()
+        if self.keys:
+            self.keys.pause()
+        try:
+            password = await asyncio.to_thread(read_password, "Password", self.password_env)
+        finally:
+            if self.keys:
+                self.keys.resume()
+            self.status.paused = False
         if password:
             await self.socket.send(json.dumps({"type": "password", "password": password}))
             self.mark = (time.monotonic(), "the password")
             self.checking = True
         else:
-            print("No password given: the transfer is not confirmed.", flush=True)
+            self.status.say("No password given: the transfer is not confirmed.")
         self.asking = False
         self.last_event = time.monotonic()
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @staticmethod
     def _since(mark: tuple[float, str]) -> str:
@@ -327,42 +266,74 @@ class Client:
 
 
 async def converse(args: argparse.Namespace) -> int:
+    if args.list_devices:
+        print(device_list(load_sounddevice()))
+        return 0
+    if args.push_to_talk and (args.input_wav or not sys.stdin.isatty()):
+        raise CannotStart("--push-to-talk reads the space bar: run it at a terminal, no file")
     need_input, need_output = args.input_wav is None, args.output_wav is None
-    devices = open_sounddevice(need_input, need_output) if need_input or need_output else None
+    devices = load_sounddevice() if need_input or need_output else None
+    input_device = (
+        pick_device(devices, "input", args.input_device) if devices and need_input else None
+    )
+    output_device = (
+        pick_device(devices, "output", args.output_device) if devices and need_output else None
+    )
     frames = None if need_input else wav_frames(args.input_wav)
-    sink = Speaker(devices) if devices and need_output else WavRecorder(args.output_wav)
-    url = voice_url(args.url, args.user_id, args.token)
+    token = args.token
+    if args.email:
+        password = read_password(f"Password for {args.email}", args.password_env)
+        token = await asyncio.to_thread(login, args.url, args.email, password)
+    status = StatusLine()
+    sink: Speaker | WavRecorder = (
+        Speaker(devices, output_device) if devices and need_output else WavRecorder(args.output_wav)
+    )
     try:
-        async with connect(url, max_size=None) as socket:
+        async with connect(voice_url(args.url, args.user_id, token), max_size=None) as socket:
             ready = json.loads(await socket.recv())
             if ready.get("type") != "ready":
-                print(f"error from the server: {ready.get('message')}", file=sys.stderr)
-                return 1
-            print(f"connected to {args.url} (session {ready.get('session_id')})", flush=True)
-            client = Client(socket, sink, args.password_env)
-            receiving = asyncio.create_task(client.receive())
-            if frames is None:
-                assert devices is not None  # no --input-wav: the microphone was opened
-                print("listening: speak now (Ctrl-C to quit)", flush=True)
-                sending = asyncio.create_task(client.send_microphone(Microphone(devices)))
-                done, _ = await asyncio.wait(
-                    [sending, receiving], return_when=asyncio.FIRST_COMPLETED
+                raise Refused(
+                    f"the server refused the connection: {ready.get('message')} "
+                    "(log in with --email, or pass a new --token)"
                 )
-                sending.cancel()
-                for task in done:
-                    task.result()  # a microphone failure or an abnormal close raises here
-                print("the server closed the connection", file=sys.stderr)
-                return 1
-            await client.send_file(frames)
-            return await _wait_for_replies(client, receiving, args.timeout)
+            print(f"connected to {args.url} (session {ready.get('session_id')})", flush=True)
+            client = Client(socket, sink, args.password_env, status)
+            receiving = asyncio.create_task(client.receive())
+            if frames is not None:
+                await client.send_file(frames)
+                return await _wait_for_replies(client, receiving, args.timeout)
+            assert devices is not None  # no --input-wav: the microphone is wanted
+            return await _listen(client, receiving, Microphone(devices, input_device), args)
     except (OSError, InvalidURI, InvalidHandshake) as error:
         print(f"cannot connect to {args.url}: {error}", file=sys.stderr)
         return 1
     except ConnectionClosed as closed:
-        print(f"the server closed the connection ({closed})", file=sys.stderr)
+        status.say(f"the server closed the connection ({closed})", sys.stderr)
         return 1
     finally:
+        status.clear()
         sink.close()
+
+
+async def _listen(
+    client: Client, receiving: asyncio.Task[None], microphone: Microphone, args: Any
+) -> int:
+    """The open microphone (or push-to-talk) until Ctrl-C or the server hangs up."""
+    if args.push_to_talk:
+        client.keys = SpaceBar(client.push_to_talk)
+    client.status.say("Ctrl-C quits" + (", space starts and stops talking" if client.keys else ""))
+    client.status.state(client.listening())
+    sending = asyncio.create_task(client.send_microphone(microphone))
+    try:
+        done, _ = await asyncio.wait([sending, receiving], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sending.cancel()
+        if client.keys:
+            client.keys.close()
+    for task in done:
+        task.result()  # a microphone failure or an abnormal close raises here
+    client.status.say("the server closed the connection", sys.stderr)
+    return 1
 
 
 async def _wait_for_replies(client: Client, receiving: asyncio.Task[None], timeout: float) -> int:
@@ -388,12 +359,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m voice.mic_client", description="Talk to the assistant over /ws/voice."
     )
     parser.add_argument("--url", default="ws://127.0.0.1:8000/ws/voice")
-    parser.add_argument("--user-id", type=int, default=1)
-    parser.add_argument("--token", help="access token, once the server asks for one")
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument("--token", help="an access token of /api/auth/login")
+    who.add_argument("--email", help="log in as this user (the password is asked, hidden)")
+    parser.add_argument(
+        "--user-id", type=int, help="demo mode without a token: whom to act for (default 1)"
+    )
     parser.add_argument("--input-wav", type=Path, help="send this WAV file instead of the mic")
     parser.add_argument("--output-wav", type=Path, help="write the replies' audio here")
+    parser.add_argument("--list-devices", action="store_true", help="list the audio devices")
+    parser.add_argument("--input-device", help="microphone: index or part of its name")
+    parser.add_argument("--output-device", help="speaker: index or part of its name")
     parser.add_argument(
-        "--password-env", metavar="VAR", help="take the password from this environment variable"
+        "--push-to-talk", action="store_true", help="send the microphone only after space"
+    )
+    parser.add_argument(
+        "--password-env", metavar="VAR", help="take the password(s) from this variable"
     )
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for a reply (file runs)"
@@ -408,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     except CannotStart as error:
         print(f"mic_client: {error}", file=sys.stderr)
         return 2
+    except ConnectionError as error:  # the login request found no server
+        print(f"mic_client: {error}", file=sys.stderr)
+        return 1
+    except Refused as error:
+        print(f"mic_client: {error}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 0
 

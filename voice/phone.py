@@ -26,7 +26,12 @@ ahead, so that a barge-in stops the reply where the caller is. The session's spe
 taken up to `voice.playback_lead_ms` ahead of the caller, as the browser's is.
 
 Who is calling. The caller's number must be registered on a user (banking/phones.py);
-an unknown number hears that it is not registered, and the call ends.
+an unknown number hears that it is not registered, and the call ends. A number is easily
+spoofed, so with `phone.pin_first` (the default) the caller types their PIN before they
+hear anything of the account, their name included: checked under the lockout like a
+transfer's PIN; a wrong one is asked again, a locked user is told so and the call ends.
+A call whose number the network vouches for (`caller_verified`: Twilio's STIR/SHAKEN
+attestation A, when the operator trusts it) skips that.
 
 The PIN. While the assistant waits for a transfer's second factor, keypad digits are
 collected until "#" ("*" starts again) and handed to the session as a PIN (`factor`
@@ -44,6 +49,8 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from banking import refusals
+from banking.store import StoreUnavailable
 from dialogue import reply as say
 from voice import events
 from voice.audio import (
@@ -75,6 +82,7 @@ class PhoneSettings(BaseModel):
     hang_up_after_s: float
     stt_pad_s: tuple[float, float]
     upsampler: Literal["linear", "soxr"]
+    pin_first: bool
 
 
 class PhoneTransport(Protocol):
@@ -108,10 +116,12 @@ class PhoneCall:
         channel: str = "phone",
         call_id: str | None = None,
         admit: Admission = admit_all,
+        caller_verified: bool = False,
     ) -> None:
         """`caller` is the calling number as the network gives it (E.164 expected);
         `channel` names the protocol in the audit trail and logs ("twilio", ...);
-        `admit` is asked before each turn (e.g. the user's request limit)."""
+        `admit` is asked before each turn (e.g. the user's request limit);
+        `caller_verified`: the network vouches for the number, so no PIN is asked first."""
         self.services = services
         self.transport = transport
         self.caller = caller
@@ -121,6 +131,8 @@ class PhoneCall:
         self.admit = admit
         self.user_id: int | None = None
         self.session: VoiceSession | None = None
+        self._first_name = ""
+        self._pin_first = settings.pin_first and not caller_verified
         self._inbound = (
             LinearUpsampler()
             if settings.upsampler == "linear"
@@ -153,8 +165,18 @@ class PhoneCall:
             await self._announce(say.UNKNOWN_CALLER)
             await self._hang_up_when_played()
             return False
-        self.user_id = person.id
+        self.user_id, self._first_name = person.id, person.first_name
         log.info("call %s: user %s on %s", self.call_id, self.user_id, self.channel)
+        if self._pin_first:
+            self._awaiting_pin = True
+            self._announcing = asyncio.create_task(self._announce(say.PHONE_PIN_FIRST))
+            return True
+        await self._open_session()
+        return True
+
+    async def _open_session(self) -> None:
+        """The caller is who they say: the conversation starts with a greeting by name."""
+        assert self.user_id is not None
         self.session = VoiceSession(
             self.services,
             self.user_id,
@@ -166,10 +188,33 @@ class PhoneCall:
             stt_pad_s=self.settings.stt_pad_s,
         )
         await self.session.start()
-        self._announcing = asyncio.create_task(
-            self._announce(say.phone_greeting(person.first_name))
-        )
-        return True
+        self._announcing = asyncio.create_task(self._announce(say.phone_greeting(self._first_name)))
+
+    async def _sign_in(self, pin: str) -> None:
+        """The PIN typed before anything else: the account opens, or it is asked again, or
+        (locked, or the counters are down) the caller is told so and the call ends."""
+        assert self.user_id is not None
+        assistant = self.services.assistant
+        try:
+            verdict = await asyncio.to_thread(
+                assistant.verify_caller, self.user_id, pin, self.channel
+            )
+        except StoreUnavailable:
+            verdict = None
+        if verdict == "right":
+            await self._open_session()
+            return
+        if verdict == "wrong":
+            self._awaiting_pin = True
+            self._announcing = asyncio.create_task(self._announce(say.PHONE_PIN_AGAIN))
+            return
+        lock_s = assistant.guard.settings.lock_s
+        text = refusals.STORE_UNAVAILABLE if verdict is None else say.phone_locked(lock_s)
+        self._announcing = asyncio.create_task(self._say_and_hang_up(text))
+
+    async def _say_and_hang_up(self, text: str) -> None:
+        await self._announce(text)
+        await self._hang_up_when_played()
 
     async def hear(self, samples: np.ndarray) -> None:
         """The caller's audio: float samples at the telephone's 8 kHz."""
@@ -181,7 +226,7 @@ class PhoneCall:
         if key not in KEYS:
             log.warning("call %s: ignored an unknown keypad key", self.call_id)
             return
-        if self.session is None or not self._awaiting_pin:
+        if self.user_id is None or not self._awaiting_pin:
             return  # keys are only a PIN; the digits are not logged: they may be one
         if key == "*":
             self._digits = ""
@@ -190,7 +235,10 @@ class PhoneCall:
             if pin:
                 self._awaiting_pin = False
                 log.info("call %s: PIN entered (%s)", self.call_id, MASKED)
-                await self.session.password(pin)
+                if self.session is None:
+                    await self._sign_in(pin)
+                else:
+                    await self.session.password(pin)
         elif key.isdigit():
             if not self._digits:
                 await self._interrupt()  # typing: the prompt need not go on

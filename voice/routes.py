@@ -1,4 +1,4 @@
-"""WS /ws/voice, the voice channel, and the browser voice widget at `/`.
+"""WS /ws/voice, the voice channel, and the web app at `/`.
 
 The socket is a thin adapter: its frames are decoded (voice/browser_protocol.py, the wire
 format) and go to one `VoiceSession`; what the session says is encoded back, the reply's
@@ -6,24 +6,27 @@ audio paced by a playout (voice/playout.py).
 """
 
 import asyncio
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 
-from banking.api.deps import known_user, over_limit, token_ended
-from dialogue.api.deps import AssistantDep
+from banking.api.deps import BankDep, known_user, over_limit, token_ended
+from dialogue.api.deps import SESSION_ID_PATTERN, AssistantDep
 from voice import browser_protocol as wire
 from voice.deps import VoiceDep, text_message_limit
 from voice.events import AudioChunk, AudioEnd, AudioStart, Error, VoiceEvent
 from voice.playout import Playout
-from voice.session import VoiceSession, VoiceSettings
+from voice.session import VoiceServices, VoiceSession, VoiceSettings
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 router = APIRouter(tags=["voice"])
+
+TOO_MANY_SOCKETS = "Too many voice connections for this user: close one and try again."
 
 
 class SocketOutput:
@@ -69,9 +72,13 @@ class SocketOutput:
 
 
 @router.get("/", include_in_schema=False)
-def widget() -> FileResponse:
-    """The browser voice widget."""
-    return FileResponse(STATIC / "index.html")
+def web_app(bank: BankDep) -> HTMLResponse:
+    """The web app (voice/static/). In demo mode its page says so (`data-demo-mode`), and
+    it offers to try the assistant as a demo user without signing in."""
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    if bank.demo_mode:
+        page = page.replace('data-demo-mode="false"', 'data-demo-mode="true"', 1)
+    return HTMLResponse(page)
 
 
 @router.websocket("/ws/voice")
@@ -83,13 +90,35 @@ async def voice_socket(websocket: WebSocket, assistant: AssistantDep, voice: Voi
         await websocket.send_text(wire.encode(Error(problem)))
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
+    session_id = websocket.query_params.get("session_id")
+    if session_id is not None and not re.fullmatch(SESSION_ID_PATTERN, session_id):
+        await websocket.send_text(wire.encode(Error("That session_id is not valid.")))
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+        return
+    if voice.sockets[user_id] >= voice.settings.max_sockets_per_user:
+        await websocket.send_text(wire.encode(Error(TOO_MANY_SOCKETS)))
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+        return
+    voice.sockets[user_id] += 1
+    try:
+        await _converse(websocket, voice, user_id, session_id)
+    finally:
+        voice.sockets[user_id] -= 1
+        if not voice.sockets[user_id]:
+            del voice.sockets[user_id]
+
+
+async def _converse(
+    websocket: WebSocket, voice: VoiceServices, user_id: int, session_id: str | None
+) -> None:
     output = SocketOutput(websocket, voice.settings)
 
     async def admit() -> str | None:
         """Each turn, like each chat message: the token still good, the user within limits."""
         return await token_ended(websocket, user_id) or await over_limit(websocket, user_id)
 
-    session = VoiceSession(voice, user_id, output, admit=admit)
+    # ?session_id= (the one a ready event named) continues that conversation, on any process.
+    session = VoiceSession(voice, user_id, output, session_id, admit=admit)
     max_text_bytes = text_message_limit(websocket)
     await session.start()
     try:

@@ -131,10 +131,12 @@ class SpeechToText:
         with self._lock:
             self._decode(rng.normal(0, 0.05, PIPELINE_RATE).astype(np.float32), (), full=False)
 
-    def transcribe(self, audio: np.ndarray, hints: Sequence[str] = ()) -> Transcript:
+    def transcribe(self, audio: np.ndarray, hints: Sequence[str] | None = ()) -> Transcript:
         """The words in `audio` (float32, 16 kHz, mono, at most 30 s); "" if none.
 
-        `hints`: words likely in this utterance (the user's contact names).
+        `hints`: words likely in this utterance (the user's contact names); None: no
+        prompt at all, neither names nor vocabulary (a prompted decoder may finish a
+        sentence the speaker has not: "send 500 rupees to" … "Ravi").
         Raises ValueError for audio that is not such an array or holds NaN/inf.
         """
         return self._run(audio, hints, full=False)
@@ -144,7 +146,36 @@ class SpeechToText:
         does): slower, and the reference the short path is measured against."""
         return self._run(audio, hints, full=True)
 
-    def _run(self, audio: np.ndarray, hints: Sequence[str], full: bool) -> Transcript:
+    def rank(self, audio: np.ndarray, phrases: Sequence[str]) -> list[float]:
+        """How likely the model finds each phrase as the whole transcript of `audio`: the
+        sum of its tokens' log-probabilities, read by forced decoding on the clip's
+        encoding (one encoder run for all phrases). Higher is likelier."""
+        _check_audio(audio)
+        if not phrases:
+            return []
+        features = self._features(audio, full=False)
+        tokens = [self._tokenizer.encode(" " + phrase.strip()) for phrase in phrases]
+        start = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
+        with self._lock:
+            model = self._whisper.model
+            encoded = np.asarray(
+                model.encode(
+                    ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis]))
+                )
+            )
+            batch = np.ascontiguousarray(np.repeat(encoded, len(tokens), axis=0))
+            aligned = model.align(
+                ctranslate2.StorageView.from_array(batch),
+                start,
+                tokens,
+                [features.shape[1]] * len(tokens),
+            )
+        return [
+            float(np.sum(np.log(np.maximum(np.asarray(result.text_token_probs), 1e-12))))
+            for result in aligned
+        ]
+
+    def _run(self, audio: np.ndarray, hints: Sequence[str] | None, full: bool) -> Transcript:
         _check_audio(audio)
         cpu, wall = time.process_time(), time.perf_counter()
         audio_s = len(audio) / PIPELINE_RATE
@@ -167,7 +198,7 @@ class SpeechToText:
             wall_ms=(time.perf_counter() - wall) * 1000,
         )
 
-    def _decode(self, audio: np.ndarray, hints: Sequence[str], full: bool) -> _Decoded:
+    def _decode(self, audio: np.ndarray, hints: Sequence[str] | None, full: bool) -> _Decoded:
         features = self._features(audio, full)
         encoded = self._whisper.model.encode(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis]))
@@ -190,7 +221,7 @@ class SpeechToText:
         tokens = result.sequences_ids[0]
         text, looped = _without_loop(self._tokenizer.decode(tokens))
         heard = _plain(text).split()
-        names = {_plain(name) for name in hints} & set(heard)
+        names = {_plain(name) for name in hints or ()} & set(heard)
         return _Decoded(
             text=text,
             no_speech_prob=result.no_speech_prob,
@@ -217,8 +248,10 @@ class SpeechToText:
         names = ", ".join(name.strip() for name in hints if name.strip())
         return " ".join([*phrases, *([f"Contacts: {names}."] if names else [])])
 
-    def _prompt(self, hints: Sequence[str]) -> list[int]:
+    def _prompt(self, hints: Sequence[str] | None) -> list[int]:
         """<|startofprev|> and the prompt text, then the start of the transcript."""
+        if hints is None:
+            return list(self._tokenizer.sot_sequence)
         tokenizer, text = self._tokenizer, self.prompt_text(hints)
         previous = [tokenizer.sot_prev, *tokenizer.encode(" " + text)] if text else []
         return [*previous, *tokenizer.sot_sequence]

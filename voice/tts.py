@@ -4,7 +4,8 @@ The first audio byte is what the user waits for, so a reply is cut into sentence
 first sentence is cut once more, at its first comma or colon or before its first number
 ("Your current account balance is | 500 rupees.", "Send | 500 rupees to Ravi?"). That
 opening is short, so it is synthesised quickly, and the frequent ones come from the
-cache, while the rest is synthesised as the opening plays.
+cache, while the rest is synthesised as the opening plays. Amounts are said the Indian way
+("1,50,000 rupees" as "one lakh fifty thousand rupees").
 """
 
 import json
@@ -20,6 +21,7 @@ from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 from pydantic import BaseModel, ConfigDict
 
+from dialogue.speech import aloud
 from voice.audio import float_to_pcm16
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -75,9 +77,10 @@ class TextToSpeech:
             self.synthesize(text)
 
     def pieces(self, text: str) -> Iterator[bytes]:
-        """PCM16 audio of the text, one piece (sentence or opening) at a time."""
+        """PCM16 audio of the text, one piece (sentence or opening) at a time; amounts
+        said in words with lakhs and crores (dialogue/speech.py)."""
         for piece in speech_pieces(text):
-            audio = self.synthesize(piece)
+            audio = self.synthesize(aloud(piece))
             if audio:
                 yield audio
 

@@ -28,10 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from voice.audio import PHONE_RATE, mulaw_decode, mulaw_encode
 
 MULAW = "audio/x-mulaw"
+# StirVerstat of a call whose carrier attests (A) that the caller may use the number.
+STIR_ATTESTED = "TN-Validation-Passed-A"
 # Seconds a ticket is good for: Twilio opens the stream right after the webhook.
 TICKET_TTL_S = 300
 # One media message carries 20 ms (160 bytes); more than a second of it is refused.
 MAX_MEDIA_BYTES = PHONE_RATE
+# The longest stream message read: a media message of MAX_MEDIA_BYTES in base64 with its
+# JSON; a larger one closes the stream (code 1009) unread.
+MAX_MESSAGE_CHARS = 16384
 
 
 class TwilioSettings(BaseModel):
@@ -42,6 +47,8 @@ class TwilioSettings(BaseModel):
 
     auth_token: str
     public_url: str
+    start_timeout_s: float
+    skip_pin_when_verified: bool
 
 
 def signature(auth_token: str, url: str, form: Mapping[str, str] | list[tuple[str, str]]) -> str:
@@ -59,26 +66,34 @@ def signed_by_twilio(
     return header is not None and hmac.compare_digest(signature(auth_token, url, form), header)
 
 
-def ticket(secret: str, call_sid: str, caller: str, now: float | None = None) -> str:
-    """The server's word that call `call_sid` comes from `caller`, for TICKET_TTL_S."""
+def ticket(
+    secret: str, call_sid: str, caller: str, verified: bool = False, now: float | None = None
+) -> str:
+    """The server's word that call `call_sid` comes from `caller` (`verified`: and that the
+    network vouched for the number), for TICKET_TTL_S."""
     issued = int(time.time() if now is None else now)
-    return f"{issued}.{_ticket_mac(secret, issued, call_sid, caller)}"
+    return f"{issued}.{_ticket_mac(secret, issued, call_sid, caller, verified)}"
 
 
 def ticket_valid(
-    secret: str, value: str, call_sid: str, caller: str, now: float | None = None
+    secret: str,
+    value: str,
+    call_sid: str,
+    caller: str,
+    verified: bool = False,
+    now: float | None = None,
 ) -> bool:
     issued_text, _, mac = value.partition(".")
     if not issued_text.isdigit():
         return False
     issued = int(issued_text)
     age = (time.time() if now is None else now) - issued
-    expected = _ticket_mac(secret, issued, call_sid, caller)
+    expected = _ticket_mac(secret, issued, call_sid, caller, verified)
     return 0 <= age <= TICKET_TTL_S and hmac.compare_digest(mac, expected)
 
 
-def _ticket_mac(secret: str, issued: int, call_sid: str, caller: str) -> str:
-    message = f"twilio-stream\n{issued}\n{call_sid}\n{caller}".encode()
+def _ticket_mac(secret: str, issued: int, call_sid: str, caller: str, verified: bool) -> str:
+    message = f"twilio-stream\n{issued}\n{call_sid}\n{caller}\n{int(verified)}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 

@@ -10,15 +10,19 @@ ticket the webhook put in its TwiML.
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Form, Request, Response, WebSocket, status
+from fastapi.requests import HTTPConnection
 from pydantic import ValidationError
 from starlette.datastructures import URL
 
 from banking.api.deps import over_limit
+from banking.bank import Bank
+from banking.store import StoreUnavailable
 from voice import twilio
 from voice.deps import VoiceDep, bank_of, phone_settings, twilio_settings
 from voice.phone import PhoneCall
@@ -38,6 +42,7 @@ async def call_webhook(
     voice: VoiceDep,
     caller: Annotated[str, Form(alias="From", max_length=64)],
     call_sid: Annotated[str, Form(alias="CallSid", max_length=64)],
+    stir: Annotated[str, Form(alias="StirVerstat", max_length=64)] = "",
 ) -> Response:
     """Twilio's call webhook: TwiML connecting the call to the media stream."""
     settings = twilio_settings(request)
@@ -54,7 +59,12 @@ async def call_webhook(
     if voice is None:
         return Response(twilio.say_and_hang_up_twiml(NOT_AVAILABLE), media_type=TWIML)
     secret = bank_of(request).tokens.secret
-    parameters = {"caller": caller, "ticket": twilio.ticket(secret, call_sid, caller)}
+    verified = settings.skip_pin_when_verified and stir == twilio.STIR_ATTESTED
+    parameters = {
+        "caller": caller,
+        "verified": "1" if verified else "",
+        "ticket": twilio.ticket(secret, call_sid, caller, verified),
+    }
     twiml = twilio.connect_stream_twiml(_stream_url(request), parameters)
     return Response(twiml, media_type=TWIML)
 
@@ -109,15 +119,36 @@ class TwilioTransport:
                 self._closed = True
 
 
+def _calls_taken(connection: HTTPConnection) -> bool:
+    """Whether this server takes calls: Twilio signs its webhooks, or demo mode."""
+    return bool(twilio_settings(connection).auth_token) or bank_of(connection).demo_mode
+
+
 @router.websocket("/stream", name="twilio_stream")
 async def media_stream(websocket: WebSocket, voice: VoiceDep) -> None:
+    """A call's media. Refused (HTTP 403) when telephony is off; closed when no valid
+    `start` comes within `twilio.start_timeout_s` (1008) or a message is too long (1009)."""
+    if voice is None or not _calls_taken(websocket):
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+        return
     await websocket.accept()
     call: PhoneCall | None = None
     starting: asyncio.Task[bool] | None = None
+    start_by = time.monotonic() + twilio_settings(websocket).start_timeout_s
     try:
         while True:
-            frame = await websocket.receive()
+            waiting = None if call is not None else max(0.0, start_by - time.monotonic())
+            try:
+                frame = await asyncio.wait_for(websocket.receive(), waiting)
+            except TimeoutError:
+                log.warning("twilio stream: no valid start in time; closed")
+                await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+                return
             if frame["type"] == "websocket.disconnect":
+                return
+            if len(frame.get("text") or frame.get("bytes") or "") > twilio.MAX_MESSAGE_CHARS:
+                log.warning("twilio stream: a message too long for the protocol; closed")
+                await websocket.close(code=status.WS_1009_MESSAGE_TOO_BIG)
                 return
             message = _read(frame)
             if message is None:
@@ -126,7 +157,7 @@ async def media_stream(websocket: WebSocket, voice: VoiceDep) -> None:
                 if call is not None:
                     log.warning("twilio stream: a second start message was ignored")
                     continue
-                call = _new_call(websocket, voice, message)
+                call = await _new_call(websocket, voice, message)
                 if call is None:
                     await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
                     return
@@ -170,19 +201,23 @@ def _read(frame: Mapping[str, Any]) -> twilio.TwilioMessage | None:
         return None
 
 
-def _new_call(
-    websocket: WebSocket, voice: VoiceServices | None, message: twilio.Start
+async def _new_call(
+    websocket: WebSocket, voice: VoiceServices, message: twilio.Start
 ) -> PhoneCall | None:
     """The call a `start` message opens, or None (logged) when it may not be one."""
     start = message.start
     caller = start.customParameters.get("caller", "")
     ticket = start.customParameters.get("ticket", "")
-    secret = bank_of(websocket).tokens.secret
-    if not twilio.ticket_valid(secret, ticket, start.callSid, caller):
+    verified = start.customParameters.get("verified") == "1"
+    bank = bank_of(websocket)
+    if not twilio.ticket_valid(bank.tokens.secret, ticket, start.callSid, caller, verified):
         log.warning("twilio stream: refused a stream without a valid ticket")
         return None
-    if voice is None or not twilio.is_phone_audio(start.mediaFormat):
-        log.warning("twilio stream: voice is off or the media format is not 8 kHz μ-law")
+    if not twilio.is_phone_audio(start.mediaFormat):
+        log.warning("twilio stream: the media format is not 8 kHz μ-law")
+        return None
+    if not await asyncio.to_thread(_first_use, bank, ticket):
+        log.warning("twilio stream: refused a ticket that already opened a stream")
         return None
     transport = TwilioTransport(websocket, start.streamSid)
 
@@ -199,5 +234,15 @@ def _new_call(
         channel="twilio",
         call_id=start.callSid,
         admit=admit,
+        caller_verified=verified,
     )
     return call
+
+
+def _first_use(bank: Bank, ticket: str) -> bool:
+    """Claim the ticket: True for the stream that uses it first, on any server process."""
+    try:
+        uses = bank.store.increment(f"twilio-ticket:{ticket}", twilio.TICKET_TTL_S + 1)
+    except StoreUnavailable:
+        return False
+    return uses == 1

@@ -67,9 +67,13 @@ class SpeechStarted:
 
 @dataclass(frozen=True)
 class SpeechPaused:
-    """Silence for `early_transcribe_ms`: `audio` is the utterance if the speaker is done."""
+    """Silence for `early_transcribe_ms`: `audio` is the utterance if the speaker is done.
+
+    `number` counts the pauses of the endpointer: `Endpointer.end_pause(number)` ends the
+    utterance there, if the speaker has not gone on since."""
 
     audio: np.ndarray
+    number: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class Endpointer:
         self.vad = vad
         self.settings = settings
         self._pending = np.zeros(0, dtype=np.float32)
+        self._pauses = 0
         self._pre_roll_windows = max(1, settings.pre_roll_ms // WINDOW_MS)
         self._reset()
 
@@ -105,11 +110,18 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self._speaking
 
+    @property
+    def voiced_run_ms(self) -> int:
+        """Speech heard in the current utterance since its last pause (0 between
+        utterances): how long the speaker has gone on without stopping."""
+        return self._run_ms if self._speaking else 0
+
     def _reset(self) -> None:
         self._speaking = False
         self._windows: list[np.ndarray] = []  # pre-roll while idle, the utterance while speaking
         self._voiced_run = 0  # consecutive voiced windows while idle
         self._voiced_ms = 0
+        self._run_ms = 0  # voiced since the last pause
         self._silence_ms = 0
         self._last_voiced = 0  # windows up to and including the last voiced one
         self._paused_sent = False
@@ -129,6 +141,13 @@ class Endpointer:
             return []
         return [self._end()]
 
+    def end_pause(self, number: int) -> list[EndpointEvent]:
+        """End the utterance at pause `number` (its turn is complete), unless the speaker
+        spoke again after it or it has already ended."""
+        if not (self._speaking and self._paused_sent and self._pauses == number):
+            return []
+        return [self._end()]
+
     def _step(self, window: np.ndarray, probability: float) -> list[EndpointEvent]:
         settings = self.settings
         voiced = probability >= settings.threshold
@@ -140,12 +159,14 @@ class Endpointer:
             if self._voiced_run * WINDOW_MS < settings.start_ms:
                 return []
             self._speaking = True
-            self._voiced_ms = self._voiced_run * WINDOW_MS
+            self._voiced_ms = self._run_ms = self._voiced_run * WINDOW_MS
             self._last_voiced = len(self._windows)
             return [SpeechStarted()]
         # Below threshold - 0.15 counts as silence; in between keeps the state (hysteresis).
         if voiced:
             self._voiced_ms += WINDOW_MS
+            self._run_ms = 0 if self._paused_sent else self._run_ms
+            self._run_ms += WINDOW_MS
             self._silence_ms = 0
             self._last_voiced = len(self._windows)
             self._paused_sent = False
@@ -157,7 +178,8 @@ class Endpointer:
             return [self._end()]
         if self._silence_ms >= settings.early_transcribe_ms and not self._paused_sent:
             self._paused_sent = True
-            return [SpeechPaused(self._utterance_audio())]
+            self._pauses += 1
+            return [SpeechPaused(self._utterance_audio(), self._pauses)]
         return []
 
     def _utterance_audio(self) -> np.ndarray:

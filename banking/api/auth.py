@@ -1,25 +1,30 @@
 """The account routes of seeds/000: /api/auth/register, login, refresh, me and logout.
 
-Who calls, and with which role, is decided by banking/api/deps.py's dependencies.
+Who calls, and with which role, is decided by banking/api/deps.py's dependencies. Logins
+and registrations are limited per client address and logins locked per email
+(banking/logins.py): 429 and 423 with Retry-After, in seeds/002's error object.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator
 
 from banking.api.deps import (
+    BankDep,
     CurrentUser,
     CurrentUserId,
     TokenDep,
     TokensDep,
-    UsersDep,
     not_logged_in,
 )
-from banking.api.errors import ApiError
+from banking.api.errors import ApiError, error_response
 from banking.auth import InvalidToken, Tokens
+from banking.logins import LoginLocked, TooManyAttempts
 from banking.passwords import password_problem
+from banking.store import StoreUnavailable
 from banking.users import EmailTaken, Profile, Role
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -94,27 +99,89 @@ def _signed_in(profile: Profile, tokens: Tokens) -> TokenResponse:
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, responses={409: {}})
-def register(body: RegisterRequest, users: UsersDep, tokens: TokensDep) -> TokenResponse:
+# When to retry while the key-value store, which keeps the login counters, is down.
+STORE_RETRY_S = 5
+LIMITED: dict[int | str, dict[str, Any]] = {429: {}, 503: {}}
+
+
+def _client_address(request: Request) -> str:
+    """As uvicorn reports it (a proxy's X-Forwarded-For only from forwarded_allow_ips)."""
+    return request.client.host if request.client else "unknown"
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenResponse,
+    responses={409: {}, **LIMITED},
+)
+def register(
+    body: RegisterRequest, request: Request, bank: BankDep, tokens: TokensDep
+) -> TokenResponse | JSONResponse:
     """A new customer account (balance 0), already logged in."""
     try:
-        profile = users.register(body.email, body.name, body.password)
+        profile = bank.logins.register(
+            body.email, body.name, body.password, _client_address(request)
+        )
     except EmailTaken as taken:
         raise ApiError(
             status.HTTP_409_CONFLICT, "EMAIL_ALREADY_REGISTERED", "Email already registered."
         ) from taken
+    except (TooManyAttempts, StoreUnavailable) as refused:
+        return _refused(refused)
     return _signed_in(profile, tokens)
 
 
-@router.post("/login", responses={401: {}})
+@router.post("/login", response_model=TokenResponse, responses={401: {}, 423: {}, **LIMITED})
 def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], users: UsersDep, tokens: TokensDep
-) -> TokenResponse:
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    bank: BankDep,
+    tokens: TokensDep,
+) -> TokenResponse | JSONResponse:
     """Form-encoded `username` (the email) and `password`."""
-    profile = users.authenticate(form.username, form.password)
+    try:
+        profile = bank.logins.log_in(form.username, form.password, _client_address(request))
+    except (TooManyAttempts, LoginLocked, StoreUnavailable) as refused:
+        return _refused(refused)
     if profile is None:
         raise not_logged_in("Incorrect email or password.")
     return _signed_in(profile, tokens)
+
+
+def _refused(refused: Exception) -> JSONResponse:
+    """429 for an address over its limit, 423 for a locked login, 503 without counters."""
+    if isinstance(refused, TooManyAttempts):
+        quota = refused.quota
+        return error_response(
+            429,
+            "RATE_LIMIT_EXCEEDED",
+            f"Too many {refused.what} attempts from your address: the limit is "
+            f"{quota.limit} per {_period(refused.window_s)}. "
+            f"Please retry in {quota.retry_after_s()} seconds.",
+            retry_after=quota.retry_after_s(),
+            reset_time=quota.reset_time(),
+        )
+    if isinstance(refused, LoginLocked):
+        return error_response(
+            423,
+            "ACCOUNT_LOCKED",
+            f"Too many wrong passwords: logins to this account are locked for "
+            f"{_period(refused.lock_s)}. Please retry in {refused.retry_after_s} seconds.",
+            retry_after=refused.retry_after_s,
+        )
+    return error_response(
+        503,
+        "SERVICE_UNAVAILABLE",
+        "Logging in is unavailable for a moment. Please retry in a few seconds.",
+        retry_after=STORE_RETRY_S,
+    )
+
+
+def _period(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return "hour" if seconds == 3600 else f"{seconds // 3600} hours"
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
 
 
 @router.post("/refresh", responses={401: {}})

@@ -30,7 +30,12 @@ from starlette.concurrency import run_in_threadpool
 
 from banking.api.errors import ApiError, error_response
 from banking.api.observatory import Observatory
-from banking.api.ratelimit import RateLimitExceeded, limit_message, spend_request
+from banking.api.ratelimit import (
+    RateLimitExceeded,
+    limit_message,
+    spend_address_request,
+    spend_request,
+)
 from banking.auth import InvalidToken, Tokens
 from banking.bank import Bank
 from banking.idempotency import KeyInProgress, KeyReused, fingerprint, transfer_id_for
@@ -245,6 +250,15 @@ def _profile_id(user: Profile) -> int:
 # The token's user, each request counted against them.
 LimitedUserId = Annotated[int, rate_limited(current_user_id)]
 LimitedUser = Annotated[Profile, rate_limited(current_user, _profile_id)]
+
+
+def _count_address(connection: HTTPConnection, bank: BankDep) -> None:
+    spend_address_request(connection, bank.limits)
+
+
+# A route that acts for no user (POST /test-nlu) counts each request against the client's
+# address instead, under the same limit.
+AddressLimited = Depends(_count_address)
 
 
 # Idempotency-Key (banking/idempotency.py keeps the claims).

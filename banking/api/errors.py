@@ -4,7 +4,8 @@
 
 A route raises `ApiError` (or returns `error_response`); a `retry_after` detail also
 becomes the `Retry-After` header. FastAPI's own 422 keeps its `{"detail": [...]}` shape,
-without the `input` of each error; an unexpected exception is logged and answered 500.
+without the `input` of each error; an unreachable database is a 503 with `Retry-After`, on
+every route; any other unexpected exception is logged and answered 500.
 """
 
 import logging
@@ -14,6 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from banking.db import DATABASE_RETRY_S, DATABASE_UNREACHABLE
+from banking.refusals import BANK_UNREACHABLE
 
 log = logging.getLogger("bankbot")
 
@@ -59,9 +63,25 @@ async def invalid_request_response(_request: Request, error: Exception) -> JSONR
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
+async def database_unreachable_response(request: Request, error: Exception) -> JSONResponse:
+    """503 while the database is away: one log line (no traceback: it is not a bug)."""
+    cause = getattr(error, "orig", None) or error
+    log.warning(
+        "database unreachable",
+        extra={
+            "event": "database_unreachable",
+            "fields": {"path": request.url.path, "error": type(cause).__name__},
+        },
+    )
+    return error_response(
+        503, "SERVICE_UNAVAILABLE", BANK_UNREACHABLE, retry_after=DATABASE_RETRY_S
+    )
+
+
 def add_error_handlers(app: FastAPI, server_error_headers: dict[str, str]) -> None:
-    """The handlers of ApiError, FastAPI's 422 and any other exception (a logged 500 with
-    `server_error_headers`: it is answered outside the app's middleware)."""
+    """The handlers of ApiError, FastAPI's 422, an unreachable database (503) and any other
+    exception (a logged 500 with `server_error_headers`: it is answered outside the app's
+    middleware)."""
 
     async def internal_error(request: Request, error: Exception) -> JSONResponse:
         log.error(
@@ -74,4 +94,6 @@ def add_error_handlers(app: FastAPI, server_error_headers: dict[str, str]) -> No
 
     app.add_exception_handler(ApiError, api_error_response)
     app.add_exception_handler(RequestValidationError, invalid_request_response)
+    for unreachable in DATABASE_UNREACHABLE:
+        app.add_exception_handler(unreachable, database_unreachable_response)
     app.add_exception_handler(Exception, internal_error)

@@ -28,7 +28,16 @@ class RateLimitExceeded(Exception):
 
 def spend_request(connection: HTTPConnection, limits: Limits, user_id: int) -> Quota | None:
     """Count one request of the user. None when the counters are unavailable (not limited)."""
-    quota = limits.request(user_id)
+    return _spend(connection, limits, limits.request(user_id))
+
+
+def spend_address_request(connection: HTTPConnection, limits: Limits) -> Quota | None:
+    """Count one request of the client's address (a route that acts for no user)."""
+    address = connection.client.host if connection.client is not None else "unknown"
+    return _spend(connection, limits, limits.address_request(address))
+
+
+def _spend(connection: HTTPConnection, limits: Limits, quota: Quota | None) -> Quota | None:
     if quota is None:
         return None
     connection.scope.setdefault("state", {})[STATE_KEY] = quota

@@ -3,13 +3,15 @@ CORS from config, and tokens kept out of the server's log lines; and `serve()`.
 
 The headers are the ones seeds/001 recommends for production, plus `Cache-Control:
 no-store` (replies carry balances and transactions) and `Referrer-Policy: no-referrer`.
-The interactive API pages (/docs, /redoc) load Swagger UI and ReDoc from a CDN, so their
-Content-Security-Policy allows that CDN and inline scripts; every other reply allows only
-its own origin.
+The interactive API pages (/docs, /redoc) are served from files on this machine
+(banking/api/docs.py): their Content-Security-Policy, like every reply's, allows scripts
+and everything fetched from the page's own origin only, with additions that fetch nothing
+(PAGE_CSP: data: images, ReDoc's inline styles and blob: worker).
 """
 
 import logging
 import re
+import socket
 from typing import Annotated
 
 import uvicorn
@@ -18,8 +20,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from banking.api.docs import add_api_docs
 from banking.api.errors import add_error_handlers, error_response
 from banking.api.ratelimit import add_rate_limiting
+from banking.config import ConfigError
 from banking.logs import logging_config
 
 SECURITY_HEADERS = {
@@ -31,12 +35,16 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
 }
-DOCS_PATHS = ("/docs", "/redoc")
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; worker-src 'self' blob:"
-)
+# The API pages' policies: still nothing from another origin. Swagger UI's icons are data:
+# URLs; ReDoc styles itself with <style> elements it writes (its standalone build has no
+# nonce hook) and searches in a blob: worker.
+PAGE_CSP = {
+    "/docs": "default-src 'self'; img-src 'self' data:",
+    "/redoc": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "worker-src 'self' blob:"
+    ),
+}
 
 
 class ServerSettings(BaseModel):
@@ -72,12 +80,14 @@ class ServingSettings(BaseModel):
 
 
 def harden(app: FastAPI, settings: SecuritySettings) -> None:
-    """Add the middleware, the request limit's 429 and headers, and the error handlers.
+    """Add the middleware, the request limit's 429 and headers, the error handlers, and the
+    offline API pages (/docs, /redoc).
 
     The last middleware added runs first, so the headers reach every reply; a 500 is
     answered outside the middleware, so its handler adds them itself.
     """
     add_error_handlers(app, server_error_headers=SECURITY_HEADERS)
+    add_api_docs(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -101,8 +111,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = dict(SECURITY_HEADERS)
-        if scope["path"].startswith(DOCS_PATHS):
-            extra["Content-Security-Policy"] = DOCS_CSP
+        if scope["path"] in PAGE_CSP:
+            extra["Content-Security-Policy"] = PAGE_CSP[scope["path"]]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -172,6 +182,9 @@ class BodyLimit:
 
 # `token=<anything up to &, space or quote>` in a logged URL, e.g. a WebSocket's ?token=.
 TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"']+")
+# Seconds a new worker of `--workers N` may take to import the app before it answers the
+# parent's health pings (uvicorn kills it after that and starts another).
+WORKER_START_TIMEOUT_S = 120
 
 
 class RedactTokens(logging.Filter):
@@ -197,12 +210,46 @@ def redact_tokens_in(*logger_names: str) -> None:
         logging.getLogger(name).addFilter(RedactTokens())
 
 
-def serve(app: ASGIApp, settings: ServingSettings, host: str | None, port: int | None) -> None:
+class PortInUse(ConfigError):
+    """The address to serve on is taken: the one-line message says what to do (a
+    ConfigError: the server stops with it)."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise PortInUse now, before the models load, if `host:port` cannot be listened on.
+
+    Bound as uvicorn binds (SO_REUSEADDR), so a port left in TIME_WAIT counts as free.
+    """
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortInUse(
+                f"cannot listen on {host}:{port} ({error.strerror}); stop what uses it "
+                "(another bankbot?) or pick another port: --port N or BANKBOT_SERVER__PORT"
+            ) from error
+
+
+def serve(
+    app: ASGIApp | str,
+    settings: ServingSettings,
+    host: str | None,
+    port: int | None,
+    workers: int = 1,
+) -> None:
     """Serve with uvicorn (at `host` and `port`, else the settings'), tokens kept out of its
-    log lines (a WebSocket's ?token=)."""
+    log lines (a WebSocket's ?token=). Several workers: `app` is the import string of a
+    factory each worker process calls; they share the one listening socket."""
     redact_tokens_in("uvicorn.access", "uvicorn.error")
     uvicorn.run(
         app,
+        factory=isinstance(app, str),
+        workers=workers,
+        # A worker answers the parent's health pings only once it has imported the app's
+        # modules (the speech and LLM libraries: seconds, longer on a busy CPU).
+        timeout_worker_healthcheck=WORKER_START_TIMEOUT_S,
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level=settings.log_level,

@@ -54,6 +54,7 @@ from banking.teller import Outcome
 CHANNEL = "api"
 CURRENCY = "INR"
 STORE_RETRY_S = 5  # when to retry while the key-value store is down (seeds/002's 503)
+NO_USER = 0  # the receiver of a transfer to an account that does not exist
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=AUTH_RESPONSES)
 Receiver = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -162,7 +163,8 @@ def _transfer(
     transfer_id: str | None,
 ) -> JSONResponse:
     """Checks in the contract's order: receiver, amount, then the teller's password,
-    limit and balance. Raises Refused with the error response."""
+    limit and balance (and whether an account named by number exists). Raises Refused
+    with the error response."""
     person = bank.directory.person(user_id)
     assert person is not None  # CurrentUserId checked the token's user exists
     if body.scheduled_date is not None:
@@ -185,6 +187,13 @@ def _transfer(
         factor=body.mfa_method,
     )
     if outcome.receipt is None:
+        if outcome.refusal == "recipient_unavailable" and body.destination_account is not None:
+            _refuse(
+                422,
+                "RECIPIENT_NOT_FOUND",
+                f"There is no account {body.destination_account}. Nothing was sent.",
+                field="destination_account",
+            )
         _refuse_outcome(outcome, teller.refusal_text(outcome, amount, body.mfa_method), amount)
     made = TransferResponse(
         transaction_id=outcome.receipt.transfer_id,
@@ -218,23 +227,20 @@ def _receiver(bank: Bank, person: Person, body: TransferRequest) -> ContactEntry
         return by_alias[body.contact]
     assert body.destination_account is not None  # the model requires one of the two
     holder = directory.account_holder(body.destination_account)
-    receiver = None if holder is None else directory.person(holder)
-    if receiver is None:
-        _refuse(
-            422,
-            "RECIPIENT_NOT_FOUND",
-            f"There is no account {body.destination_account}. Nothing was sent.",
-            field="destination_account",
-        )
-    if receiver.id == person.id:
+    if holder == person.id:
         _refuse(
             400,
             "SAME_ACCOUNT",
             "That is your own account: send money to someone else's.",
             field="destination_account",
         )
-    known = [entry for entry in contacts if entry.user_id == receiver.id]
-    return known[0] if known else ContactEntry(receiver.name.lower(), receiver.id)
+    known = [entry for entry in contacts if holder is not None and entry.user_id == holder]
+    if known:
+        return known[0]
+    # Not a contact: named by its account number, never by its holder's name. An account
+    # that does not exist is refused by the teller (no user has id 0), so it is only said
+    # after the second factor: a stolen token cannot probe which accounts exist.
+    return ContactEntry(f"account {body.destination_account}", holder or NO_USER)
 
 
 def _paise(amount: Decimal, max_paise: int) -> int:

@@ -4,7 +4,8 @@ A subscriber chooses the URL and the server makes the request, so without a chec
 user could make the bank's server call its own private network (the database, Redis,
 Rasa's API, a cloud metadata service at 169.254.169.254). Allowed are http and https URLs
 without user info whose host resolves only to public addresses; a private, loopback,
-link-local or otherwise reserved address is refused unless its host is named in
+link-local or otherwise reserved address is refused (also when an IPv6 address carries it:
+NAT64's 64:ff9b::/96, ::/96, 6to4) unless its host is named in
 `webhooks.allowed_private_hosts` (tests and a local receiver list 127.0.0.1 there;
 compared with the URL's host in lower case).
 
@@ -58,7 +59,7 @@ def check_url(url: str, allowed_private_hosts: list[str]) -> Target:
     port = port or (443 if parts.scheme == "https" else 80)
     addresses = _addresses(host, port)
     allowed = host in {name.lower() for name in allowed_private_hosts}
-    if not allowed and not all(address.is_global for address in addresses):
+    if not allowed and not all(_public(address) for address in addresses):
         raise UnsafeUrl(
             "The URL's host is a private, loopback or reserved address; webhooks go to "
             "public addresses only."
@@ -66,6 +67,28 @@ def check_url(url: str, allowed_private_hosts: list[str]) -> Target:
     shown = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
     pinned = urlunsplit(parts._replace(netloc=f"{shown}:{port}"))
     return Target(url=pinned, host_header=parts.netloc, server_name=host)
+
+
+# IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64's well-known prefix
+# (a NAT64 gateway forwards 64:ff9b::10.0.0.1 to 10.0.0.1) and the old IPv4-compatible
+# form (::10.0.0.1). Python calls both global whatever IPv4 address they carry.
+_CARRY_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+# NAT64 prefixes a network chooses for itself (RFC 8215): never a public destination.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A public address, and so is any IPv4 address it carries (NAT64, 6to4, ::a.b.c.d)."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return True
+    if address in _LOCAL_NAT64:
+        return False
+    carried = next((net for net in _CARRY_IPV4 if address in net), None)
+    if carried is not None:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF).is_global
+    return address.sixtofour is None or address.sixtofour.is_global
 
 
 def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

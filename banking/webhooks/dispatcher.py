@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 
-from banking.db import writing
+from banking.db import DATABASE_UNREACHABLE, writing
 from banking.logs import log_event
 from banking.webhooks.addresses import Target, UnsafeUrl, check_url
 from banking.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -88,7 +88,10 @@ class Dispatcher:
             while True:
                 try:
                     sent = await self.deliver_due(client)
-                except Exception:  # the database is away for a moment: try again later
+                except DATABASE_UNREACHABLE:  # away for a moment: one line, try again later
+                    log.warning("webhook dispatch: the database is unreachable; retrying")
+                    sent = 0
+                except Exception:
                     log.exception("webhook dispatch failed")
                     sent = 0
                 if not sent:

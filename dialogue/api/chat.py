@@ -42,10 +42,11 @@ from banking.api.deps import (
     rate_limited,
     token_ended,
 )
+from banking.db import DATABASE_UNREACHABLE
 from dialogue.api.deps import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, AssistantDep, DialogueDep
 from dialogue.assistant import Assistant
 from dialogue.monitoring.conversation import ConversationMetadata, TurnWatch
-from dialogue.reply import AssistantReply
+from dialogue.reply import AssistantReply, bank_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,8 @@ async def _turn(
         return await run_in_threadpool(
             partial(assistant.turn, channel="chat-ws"), user_id, text, event.password, session_id
         )
+    except DATABASE_UNREACHABLE:  # HTTP's 503, said in the conversation
+        return bank_unreachable()
     except Exception:
         # Like HTTP's 500, but the socket stays open. Nothing is half-written: a transfer
         # is one database transaction.

@@ -15,6 +15,7 @@ from dialogue.monitoring.settings import ObservabilitySettings
 from nlu import BackendSettings, NLUSettings, Pipeline, build_pipeline
 from nlu.llm import LLMSettings
 from nlu.rasa import RasaSettings
+from nlu.semantic import EmbeddingSettings
 
 
 class DialogueSettings(BaseModel):
@@ -26,6 +27,7 @@ class DialogueSettings(BaseModel):
     nlu: NLUSettings
     rasa: RasaSettings
     llm: LLMSettings
+    embedding: EmbeddingSettings
     assistant: AssistantSettings
     observability: ObservabilitySettings
 
@@ -43,7 +45,7 @@ class DialogueServices:
 def open_assistant(settings: DialogueSettings, bank: Bank) -> Assistant:
     """The assistant on the bank, with its NLU cascade (which may start Rasa: seconds)."""
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its URLs carry Rasa's token
-    backends = BackendSettings(rasa=settings.rasa, llm=settings.llm)
+    backends = BackendSettings(rasa=settings.rasa, llm=settings.llm, embedding=settings.embedding)
     pipeline = build_pipeline(settings.nlu, backends)
     return Assistant(
         pipeline,

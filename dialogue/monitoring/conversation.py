@@ -69,5 +69,5 @@ class TurnWatch:
         if source == "llm" and isinstance(stage, LLMStage):
             return stage.model_id
         if source == "rasa" and isinstance(stage, RasaStage):
-            return f"rasa:{stage.server.model.name}"
+            return f"rasa:{stage.server.model_name}"
         return source

@@ -144,7 +144,7 @@ def rasa(pipeline: Pipeline) -> dict[str, Any]:
     answer = stage.backend.parse(RASA_PROBE_TEXT)
     if answer is None:
         return {"status": "down", "error": "no answer to a parse"}
-    return {"status": "healthy", "latency_ms": _ms_since(started), "model": stage.server.model.name}
+    return {"status": "healthy", "latency_ms": _ms_since(started), "model": stage.server.model_name}
 
 
 def llm(pipeline: Pipeline) -> dict[str, Any]:

@@ -23,6 +23,10 @@ MIN_P95_SAMPLES = 20  # fewer calls give no meaningful 95th percentile: it is re
 
 STAGE_NAMES = {
     "rules": ("Deterministic rules", "bankbot"),
+    "embedding": (
+        "all-MiniLM-L6-v2 sentence embeddings (numpy), nearest training examples",
+        "sentence-transformers/all-MiniLM-L6-v2",
+    ),
     "rasa": ("Rasa NLU 3.6.21: logistic regression and CRF", "rasa"),
 }
 

@@ -263,9 +263,9 @@ def test_a_socket_for_another_user_is_refused(world: World) -> None:
 def test_a_socket_takes_its_token_from_the_query_or_the_header(world: World) -> None:
     token = world.headers["B"]["Authorization"].removeprefix("Bearer ")
     with world.client.websocket_connect(f"{SOCKET}?token={token}&user_id={B}") as socket:
-        assert _balance_over(socket) == "Your current account balance is 5000 rupees."
+        assert _balance_over(socket) == "Your current account balance is 5,000 rupees."
     with world.client.websocket_connect(SOCKET, headers=world.headers["B"]) as socket:
-        assert _balance_over(socket) == "Your current account balance is 5000 rupees."
+        assert _balance_over(socket) == "Your current account balance is 5,000 rupees."
 
 
 def test_logging_out_ends_an_open_socket(world: World) -> None:
@@ -339,7 +339,7 @@ def test_demo_mode_serves_requests_without_a_token_and_still_checks_tokens(
         )
         assert client.get("/api/auth/me").status_code == 401  # /me always needs a token
         with client.websocket_connect(f"{SOCKET}?user_id={B}") as socket:
-            assert _balance_over(socket) == "Your current account balance is 5000 rupees."
+            assert _balance_over(socket) == "Your current account balance is 5,000 rupees."
 
 
 def test_without_demo_mode_the_documented_token_free_request_is_401(client: TestClient) -> None:

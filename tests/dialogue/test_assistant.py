@@ -24,7 +24,7 @@ def assistant(sqlite_url: str) -> Iterator[Assistant]:
     settings = settings_for(sqlite_url, BANKBOT_ASSISTANT__HISTORY_MAX_COUNT="3")
     engine = make_engine(sqlite_url)
     seed_demo_data(engine, DEMO_DATA)
-    backends = BackendSettings(rasa=settings.rasa, llm=settings.llm)
+    backends = BackendSettings(rasa=settings.rasa, llm=settings.llm, embedding=settings.embedding)
     pipeline = build_pipeline(settings.nlu, backends)
     sessions, directory = MemoryStore(ttl_s=60), Directory(engine)
     guard = PasswordGuard(sessions, directory, settings.lockout)

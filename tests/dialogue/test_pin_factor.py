@@ -91,6 +91,24 @@ def test_a_pin_said_aloud_cancels_the_transfer_and_is_never_repeated(
     assert assistant.ledger.balance(1) == 1_000_000
 
 
+def test_a_pin_said_aloud_gets_the_same_reply_whether_it_is_right_or_not(
+    client: TestClient,
+) -> None:
+    """Saying numbers tells a caller nothing about the PIN: right or wrong, the same words,
+    the transfer cancelled either way; nothing is compared, so nothing is counted."""
+    assistant: Assistant = client.app.state.services.dialogue.assistant
+    replies = []
+    for call, said in enumerate(["one two three four", "nine eight seven six", "5555"]):
+        phone_turn(assistant, "send 100 to ravi", call=f"call-{call}")
+        replies.append(phone_turn(assistant, said, call=f"call-{call}"))
+        after = phone_turn(assistant, "", PIN, call=f"call-{call}")
+        assert after.reply == "There is no transfer waiting for your password."
+    assert {reply.reply for reply in replies} == {replies[0].reply}
+    assert all(reply.message_was_secret for reply in replies)
+    assert assistant.ledger.balance(1) == 1_000_000
+    assert not assistant.ledger.events.for_user(1, "password.failed")
+
+
 def test_other_numbers_said_while_the_pin_is_awaited_still_change_the_amount(
     client: TestClient,
 ) -> None:
@@ -98,4 +116,4 @@ def test_other_numbers_said_while_the_pin_is_awaited_still_change_the_amount(
     phone_turn(assistant, "send 100 to ravi")
     changed = phone_turn(assistant, "make it 2000")
     assert not changed.message_was_secret
-    assert changed.reply.startswith("Send 2000 rupees to Ravi?")
+    assert changed.reply.startswith("Send 2,000 rupees to Ravi?")

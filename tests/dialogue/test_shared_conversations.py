@@ -60,19 +60,19 @@ def test_turns_on_two_servers_make_one_conversation_and_one_transfer(
             )
         successes = [reply for reply in confirmations if reply["data"].get("success")]
         assert len(successes) == 1, confirmations
-        assert "Your new balance is 9500 rupees." in successes[0]["reply"]
+        assert "Your new balance is 9,500 rupees." in successes[0]["reply"]
 
-        assert balance(server_a).startswith("Your current account balance is 9500 rupees.")
-        assert balance(server_b).startswith("Your current account balance is 9500 rupees.")
+        assert balance(server_a).startswith("Your current account balance is 9,500 rupees.")
+        assert balance(server_b).startswith("Your current account balance is 9,500 rupees.")
         assert turn(server_b, "confirm", "password123")["data"].get("success") is not True
-        assert balance(server_a).startswith("Your current account balance is 9500 rupees.")
+        assert balance(server_a).startswith("Your current account balance is 9,500 rupees.")
 
         # Wrong passwords count on both servers: the sixth is refused, even when right.
         for server in (server_a, server_b, server_a, server_b, server_a):
             turn(server, "send 1 to ravi", "guess")
         refused = turn(server_b, "send 1 to ravi", "password123")
         assert refused["reply"].startswith("Too many wrong passwords.")
-        assert balance(server_a).startswith("Your current account balance is 9500 rupees.")
+        assert balance(server_a).startswith("Your current account balance is 9,500 rupees.")
 
     # What the servers kept in Redis: conversation states and counters, never a password.
     stored = redis.Redis.from_url(REDIS_URL)

@@ -23,6 +23,7 @@ SETTINGS = LLMSettings(
     max_tokens=64,
     time_budget_s=60.0,
     confidence=0.7,
+    min_support=0.35,
 )
 
 
@@ -96,10 +97,15 @@ def test_time_budget_cuts_the_call_short(
 
 
 def test_busy_backend_declines_at_once(backend: LLMBackend) -> None:
-    with backend._lock:  # another call in progress
+    with backend._free:
+        backend._holder = "turn"  # another turn's call in progress
+    try:
         started = time.monotonic()
         assert backend.parse("what's my balance") is None
         assert time.monotonic() - started < 0.1
+    finally:
+        with backend._free:
+            backend._holder = None
 
 
 def test_too_long_a_message_is_declined(backend: LLMBackend) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from nlu import rules
+from nlu.llm import model_text
 from nlu.numbers import normalise_numbers, parse_money, parse_number
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "third_party" / "numbers"
@@ -97,6 +99,7 @@ def test_texts_without_word_numbers_are_unchanged(text: str) -> None:
         ("a hundred", "100"),
         ("one fifty five", "155"),
         ("nineteen oh five", "1905"),
+        ("15 hundred", "1500"),
     ],
 )
 def test_parse_number(text: str, expected: str) -> None:
@@ -104,7 +107,20 @@ def test_parse_number(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "a", "oh", "point", "minus", "someone", "two dollars", "five apples", "₹500"]
+    "text",
+    # "300 hundred": speech-to-text's echo of "three hundred", not 30,000.
+    [
+        "",
+        "a",
+        "oh",
+        "point",
+        "minus",
+        "someone",
+        "two dollars",
+        "five apples",
+        "₹500",
+        "300 hundred",
+    ],
 )
 def test_parse_number_rejects_other_texts(text: str) -> None:
     assert parse_number(text) is None
@@ -182,3 +198,27 @@ def test_nemo_test_cases(file_name: str, parse) -> None:
     correct, scored = accuracy(file_name, parse)
     assert scored > 0
     assert correct / scored >= MIN_ACCURACY
+
+
+@pytest.mark.parametrize(
+    ("said", "rupees"),
+    [
+        ("one lakh fifty thousand", "150000"),
+        ("2.5 lakh", "250000"),
+        ("1.2 crore", "12000000"),
+        ("₹1,50,000", "150000"),
+        ("fifteen hundred", "1500"),
+        ("15 hundred", "1500"),
+    ],
+)
+def test_indian_amounts_in_every_stage(said: str, rupees: str) -> None:
+    """The rules read them; the LLM is shown them in digits (Rasa's examples: data/nlu.yml)."""
+    reading = rules.parse(f"send {said} to ravi")
+    assert (reading.intent, reading.amount, reading.receiver) == (
+        "send_money",
+        Decimal(rupees),
+        "ravi",
+    )
+    assert (
+        model_text(f"please send {said} to mom").replace("₹", "") == f"please send {rupees} to mom"
+    )

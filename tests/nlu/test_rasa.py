@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nlu import rasa_train
-from nlu.rasa import RasaBackend, RasaServer, RasaSettings
+from nlu.rasa import RasaBackend, RasaServer, RasaSettings, SharedRasa
 from nlu.rasa_train import RasaSetupError
 from tests.conftest import free_port
 
@@ -109,6 +109,40 @@ def test_parse(backend: RasaBackend, text: str, intent: str, entities: dict[str,
     assert 0.5 < result.confidence <= 1.0
 
 
+def group_command_lines(group: int) -> list[str]:
+    """The command lines of every process in a process group, as `ps` shows them."""
+    lines = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == group:
+                lines.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return lines
+
+
+def test_the_token_is_in_no_command_line_and_no_log(
+    server: RasaServer, backend: RasaBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`ps` shows every user the arguments; the token goes by environment. A failed
+    parse logs no URL (httpx's error names it, with the token)."""
+    pid = server.pid
+    assert pid is not None
+    lines = group_command_lines(pid)
+    assert any("rasa_launch.py" in line for line in lines)
+    assert not [line for line in lines if server.token in line]
+    token = server.token
+    server.token = "not-the-token-" + token[:6]  # a refused parse: HTTP 401
+    try:
+        with caplog.at_level("WARNING"):
+            assert backend.parse("whats my balance") is None
+    finally:
+        server.token = token
+    assert "Rasa parse failed" in caplog.text
+    assert "not-the-token-" not in caplog.text and "token=" not in caplog.text
+    assert token not in server.log_file.read_text(errors="replace")
+
+
 def test_parse_gives_none_for_blank_text(backend: RasaBackend) -> None:
     assert backend.parse("  ") is None
 
@@ -189,3 +223,45 @@ def test_missing_model_names_the_expected_file(
     expected = tmp_path / model.name
     with pytest.raises(RasaSetupError, match=re.escape(str(expected))):
         RasaServer(settings())
+
+
+@contextmanager
+def shared_rasa(port: int, token: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m nlu.rasa_serve` (make rasa-server): a Rasa that no server process owns."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nlu.rasa_serve", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "BANKBOT_RASA__TOKEN": token},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_shared_rasa_is_used_and_watched_not_owned(model: Path) -> None:
+    port, token = free_port(), "a-token-for-the-shared-rasa"
+    url = f"http://127.0.0.1:{port}"
+    shared = SharedRasa(settings().model_copy(update={"url": url, "token": token}))
+    stranger = SharedRasa(settings().model_copy(update={"url": url, "token": "wrong"}))
+    client = RasaBackend(shared)
+    with shared_rasa(port, token) as process:
+        shared.start()
+        stranger.start()
+        try:
+            assert wait_for(lambda: shared.is_ready, READY_TIMEOUT_S)
+            assert shared.model_name == model.name and shared.pid is None
+            result = client.parse("send 500 to ravi")
+            assert result is not None and result.intent == "send_money"
+            assert not stranger.is_ready  # the token is checked
+            process.terminate()
+            process.wait(timeout=30)
+            assert wait_for(lambda: not shared.is_ready, 5.0)  # seen gone, not restarted
+            assert client.parse("send 500 to ravi") is None
+        finally:
+            shared.stop()
+            stranger.stop()
+            client.close()

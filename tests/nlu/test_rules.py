@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from nlu.rules import parse
+from nlu.rules import between_own_accounts, parse
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,9 @@ from nlu.rules import parse
         "um what is my balance please",
         "could you tell me how much money do i have",
         "BALANCE",
+        "can I afford a new bike",
+        "do i have enough money in my account for a holiday",
+        "is there enough in my account to cover rent",
     ],
 )
 def test_balance_phrases(text: str) -> None:
@@ -89,6 +92,8 @@ def test_history_phrases(text: str, count: int | None, confidence: float) -> Non
         "do something with my money",
         "show my balance and my transactions",
         "what's the weather like",
+        "do i have enough points for a free flight",
+        "how much can i afford to borrow",
         "",
         "...",
     ],
@@ -121,3 +126,41 @@ def test_two_amounts_make_the_amount_unclear() -> None:
 def test_dialogue_acts(text: str, act: str) -> None:
     result = parse(text)
     assert (result.intent, result.confidence) == (act, 0.95)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "there is a transaction I don't recognise",
+        "reverse my transaction",
+        "I was charged twice for one payment",
+        "this payment is wrong",
+        "I want to dispute a charge",
+        "there's a strange withdrawal on my statement",
+    ],
+)
+def test_complaints_about_a_transaction_are_problems_not_history(text: str) -> None:
+    result = parse(text)
+    assert (result.intent, result.confidence) == ("report_problem", 0.9)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["show my transactions", "my last 3 transactions", "give me my previous 2 transactions"],
+)
+def test_asking_for_transactions_is_still_history(text: str) -> None:
+    assert parse(text).intent == "transaction_history"
+
+
+@pytest.mark.parametrize(
+    ("text", "own"),
+    [
+        ("transfer 500 from my savings to my checking account", True),
+        ("move money between my accounts", True),
+        ("send 500 to my other account", True),
+        ("send 500 to ravi", False),
+        ("transfer 200 from my account to mom", False),
+    ],
+)
+def test_transfers_between_own_accounts(text: str, own: bool) -> None:
+    assert between_own_accounts(text) is own

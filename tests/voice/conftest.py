@@ -1,17 +1,17 @@
 """A real server with the voice channel on, listening on a real socket, shared by a module."""
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from server import create_app
-from tests.conftest import free_port, settings_for
+from tests.conftest import serving as serving_app
+from tests.conftest import settings_for
 
 
 @dataclass
@@ -36,30 +36,27 @@ class VoiceServer:
 def voice_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
     """In demo mode: the user is named by `?user_id=` (tests/voice/test_voice_auth.py
     covers tokens)."""
-    yield from _serve(tmp_path_factory, {"BANKBOT_DEMO_MODE": "true"})
+    with serving(tmp_path_factory.mktemp("voice"), {"BANKBOT_DEMO_MODE": "true"}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def secured_voice_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
     """As configured by default: tokens required."""
-    yield from _serve(tmp_path_factory, {})
+    with serving(tmp_path_factory.mktemp("voice"), {}) as server:
+        yield server
 
 
-def _serve(
-    tmp_path_factory: pytest.TempPathFactory, demo_mode: dict[str, str]
-) -> Iterator[VoiceServer]:
-    database = tmp_path_factory.mktemp("voice") / "bank.db"
+@contextmanager
+def serving(directory: Path, environ: dict[str, str]) -> Iterator[VoiceServer]:
+    """The app with the voice channel on, its database in `directory`, on a free port,
+    once its speech models are warm (tests/voice/screenshots.py uses it outside pytest)."""
     app = create_app(
-        settings_for(f"sqlite:///{database}", BANKBOT_VOICE__ENABLED="true", **demo_mode)
+        settings_for(f"sqlite:///{directory / 'bank.db'}", BANKBOT_VOICE__ENABLED="true", **environ)
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not (server.started and app.state.services.voice.warm.is_set()):
-        assert time.monotonic() < deadline, "the voice server did not start in 60 s"
-        time.sleep(0.1)
-    yield VoiceServer(app, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving_app(app) as base_url:
+        deadline = time.monotonic() + 60
+        while not app.state.services.voice.warm.is_set():
+            assert time.monotonic() < deadline, "the voice models did not warm up in 60 s"
+            time.sleep(0.1)
+        yield VoiceServer(app, base_url)

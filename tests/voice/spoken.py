@@ -48,7 +48,7 @@ class SpokenCommand(BaseModel):
 
     text: str  # what espeak-ng reads, and the reference transcript
     intent: Intent  # what the assistant should understand, alone, without context
-    voice: str  # an espeak-ng voice, with a variant after "+" ("en-us+f2")
+    voice: str  # an espeak-ng voice, with a variant after "+" ("en-us+f2"), or "festival:<name>"
     speed: int = Field(ge=80, le=450)  # words per minute
     pitch: int = Field(ge=0, le=99)
     amount: Decimal | None = None
@@ -79,11 +79,20 @@ def spoken_wav(
     hz: int = SAMPLE_RATE,
     pad_s: tuple[float, float] = PAD_S,
 ) -> Path:
-    """Write `text` spoken by espeak-ng to `path`: mono PCM16 at `hz`, silence padded."""
+    """Write `text` spoken by espeak-ng to `path`: mono PCM16 at `hz`, silence padded.
+
+    A `voice` of "festival:<name>" ("festival:kal_diphone", "festival:cmu_us_slt_arctic_hts")
+    is a Debian festival voice instead; `speed` and `pitch` then do not apply."""
     with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "espeak.wav"
-        espeak = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw)]
-        _run([*espeak, "--", text])
+        raw = Path(tmp) / "spoken.wav"
+        if voice.startswith("festival:"):
+            script = Path(tmp) / "text.txt"
+            script.write_text(text)
+            choose = f"(voice_{voice.removeprefix('festival:')})"
+            _run(["text2wave", "-eval", choose, "-o", str(raw), str(script)])
+        else:
+            espeak = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw)]
+            _run([*espeak, "--", text])
         _run(_sox_to(path, hz, [str(raw)], ["pad", str(pad_s[0]), str(pad_s[1])]))
     return path
 

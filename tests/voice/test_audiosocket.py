@@ -6,6 +6,7 @@ caller number over HTTP (the dialplan's CURL), connects, sends the UUID, then re
 What it hears back is checked as a caller would hear it, by transcribing it.
 """
 
+import asyncio
 import logging
 import socket
 import struct
@@ -18,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, fresh_window
 from tests.voice.audiosocket_peer import (
     AUDIO,
     ERROR,
@@ -32,9 +33,10 @@ from tests.voice.audiosocket_peer import (
     phone_audio,
     samples_of,
 )
-from tests.voice.conftest import VoiceServer, _serve
+from tests.voice.conftest import VoiceServer, serving
 from tests.voice.spoken import cached_spoken_wav, words
 from voice.audio import PIPELINE_RATE, resample
+from voice.audiosocket_server import STANDBY_RETRY_S, AudioSocketServer, AudioSocketSettings
 
 SECRET = "a-test-registration-secret"
 PIN = "1234"  # every demo user's (data/demo_users.yaml)
@@ -49,7 +51,8 @@ def phone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServ
         "BANKBOT_AUDIOSOCKET__REGISTRATION_SECRET": SECRET,
         "BANKBOT_AUDIOSOCKET__FIRST_MESSAGE_TIMEOUT_S": "1",
     }
-    yield from _serve(tmp_path_factory, settings)
+    with serving(tmp_path_factory.mktemp("phone"), settings) as server:
+        yield server
 
 
 def port(server: VoiceServer) -> int:
@@ -69,6 +72,20 @@ def call(server: VoiceServer, user: int | None, caller: str | None = None) -> Au
     peer = AudioSocketPeer(port(server))
     peer.hello(call_id)
     return peer
+
+
+def signed_in(server: VoiceServer, user: int) -> tuple[AudioSocketPeer, float]:
+    """A call whose caller types the PIN as soon as it is asked for (typing stops the
+    prompt), and when the PIN was sent; returns once the greeting by name has begun."""
+    peer = call(server, user)
+    while not peer.audio_frames():
+        time.sleep(0.02)
+    peer.keys(PIN + "#")
+    typed = time.monotonic()
+    while not peer.audio_frames(since=typed):
+        assert not peer.closed.is_set(), f"the server hung up: {peer.kinds()}"
+        time.sleep(0.02)
+    return peer, typed
 
 
 def spoken(text: str, voice: str = "en-us") -> np.ndarray:
@@ -98,8 +115,9 @@ def assert_phone_audio(frames: list[Received]) -> None:
 
 def test_transfer_confirmed_by_keypad_pin_moves_money_once(phone_server: VoiceServer) -> None:
     before = phone_server.balance(1), phone_server.balance(3)  # Ravi is user 3
-    with call(phone_server, 1) as peer:
-        greeting = peer.reply(since=0)
+    peer, typed = signed_in(phone_server, 1)
+    with peer:
+        greeting = peer.reply(since=typed)
         assert_phone_audio(greeting)
         spoke_until = peer.say(spoken("send five hundred rupees to Ravi"))
         prompt = peer.reply(since=spoke_until)
@@ -120,7 +138,8 @@ def test_transfer_confirmed_by_keypad_pin_moves_money_once(phone_server: VoiceSe
 
 def test_a_wrong_pin_moves_no_money(phone_server: VoiceServer) -> None:
     before = phone_server.balance(2), phone_server.balance(3)
-    with call(phone_server, 2) as peer:
+    peer, _ = signed_in(phone_server, 2)
+    with peer:
         spoke_until = peer.say(spoken("send five hundred rupees to Ravi"))  # over the greeting
         prompt = peer.reply(since=spoke_until)
         assert heard(phone_server, prompt) & {"500", "ravi", "pin", "keypad", "hash"}
@@ -131,9 +150,8 @@ def test_a_wrong_pin_moves_no_money(phone_server: VoiceServer) -> None:
 
 
 def test_talking_over_the_greeting_stops_it_and_is_answered(phone_server: VoiceServer) -> None:
-    with call(phone_server, 4) as peer:
-        while not peer.audio_frames():
-            time.sleep(0.02)
+    peer, typed = signed_in(phone_server, 4)
+    with peer:
         time.sleep(0.5)  # the greeting is playing
         speech = spoken("check my balance")
         spoke_until: list[float] = []  # when its last audible sample was sent
@@ -141,7 +159,7 @@ def test_talking_over_the_greeting_stops_it_and_is_answered(phone_server: VoiceS
         started = time.monotonic()
         talking.start()
         time.sleep(1.2)
-        greeting = peer.audio_frames(since=0)
+        greeting = peer.audio_frames(since=typed)
         cut_at = greeting[-1].at
         talking.join()
         # From the end of the words, not of the clip: the reply begins within the clip's
@@ -165,7 +183,8 @@ def test_four_concurrent_calls_each_hear_their_own_balance(phone_server: VoiceSe
 
     def ask(user: int, voice: str) -> None:
         try:
-            with call(phone_server, user) as peer:
+            peer, _ = signed_in(phone_server, user)
+            with peer:
                 spoke_until = peer.say(spoken("what is my balance", voice))
                 answers[user] = peer.reply(since=spoke_until, timeout=120)
                 peer.hang_up()
@@ -173,7 +192,7 @@ def test_four_concurrent_calls_each_hear_their_own_balance(phone_server: VoiceSe
             failures.append(failure)
 
     def drop() -> None:
-        peer = call(phone_server, 5)
+        peer, _ = signed_in(phone_server, 5)
         speech = spoken("show my last five transactions", "en+f2")
         peer.say(speech[: len(speech) // 2], silence_after_s=0)
         peer.sock.close()  # no hangup message: the connection just ends
@@ -211,7 +230,7 @@ def test_a_call_id_is_good_for_one_call_only(phone_server: VoiceServer) -> None:
     call_id = register(phone_server, NUMBERS[1])
     with AudioSocketPeer(port(phone_server)) as first:
         first.hello(call_id)
-        first.reply(since=0)  # the greeting: the caller is known
+        first.reply(since=0)  # the PIN prompt: the caller is known
         first.hang_up()
     with AudioSocketPeer(port(phone_server)) as second:
         second.hello(call_id)  # replayed: an unknown caller
@@ -287,19 +306,23 @@ def test_an_error_from_asterisk_ends_the_call(
 
 @pytest.fixture
 def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
-    """One request a minute per user: a caller's second question is over the limit."""
+    """One request an hour per user: a caller's second question is over the limit."""
     settings = {
         "BANKBOT_AUDIOSOCKET__ENABLED": "true",
         "BANKBOT_AUDIOSOCKET__PORT": str(free_port()),
         "BANKBOT_AUDIOSOCKET__REGISTRATION_SECRET": SECRET,
         "BANKBOT_LIMITS__REQUESTS": "1",
+        "BANKBOT_LIMITS__REQUESTS_WINDOW_S": "3600",
     }
-    yield from _serve(tmp_path_factory, settings)
+    with serving(tmp_path_factory.mktemp("phone"), settings) as server:
+        yield server
 
 
 def test_each_question_counts_toward_the_request_limit(limited_server: VoiceServer) -> None:
     """As a chat message does: over the limit, the caller is told so and nothing is asked."""
-    with call(limited_server, 1) as peer:
+    fresh_window(3600, margin_s=120)  # both questions in one window
+    peer, _ = signed_in(limited_server, 1)
+    with peer:
         spoke_until = peer.say(spoken("what is my balance"))
         assert "10000" in heard(limited_server, peer.reply(since=spoke_until))
         spoke_until = peer.say(spoken("what is my balance"))
@@ -307,3 +330,32 @@ def test_each_question_counts_toward_the_request_limit(limited_server: VoiceServ
         assert refused & {"many", "requests", "limit", "retry"}, refused
         assert "10000" not in refused
         peer.hang_up()
+
+
+def test_a_second_process_stands_by_on_the_taken_port_and_takes_over() -> None:
+    """Two servers on one host (workers, or a second server.py) and one AudioSocket port:
+    one listens, the other waits without failing, and listens once the first has stopped."""
+    settings = AudioSocketSettings(
+        enabled=True,
+        host="127.0.0.1",
+        port=free_port(),
+        registration_secret=SECRET,
+        registration_ttl_s=30,
+        first_message_timeout_s=1,
+    )
+
+    async def scenario() -> None:
+        # Neither takes a call here, so neither needs the speech models or the session store.
+        first, second = (AudioSocketServer(settings, None, None, None, None) for _ in range(2))
+        await first.start()
+        await second.start()
+        assert first.port == settings.port and second._server is None
+        await first.stop()
+        deadline = time.monotonic() + STANDBY_RETRY_S + 2
+        while second._server is None:
+            assert time.monotonic() < deadline, "the standby never took the port over"
+            await asyncio.sleep(0.1)
+        assert second.port == settings.port
+        await second.stop()
+
+    asyncio.run(scenario())

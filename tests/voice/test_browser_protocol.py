@@ -17,7 +17,7 @@ from voice.events import (
 )
 
 BALANCE = AssistantReply(
-    reply="Your current account balance is 10000 rupees.",
+    reply="Your current account balance is 10,000 rupees.",
     confidence=0.97,
     source="rules",
     page="home",
@@ -42,7 +42,7 @@ BALANCE = AssistantReply(
         (NoSpeech(), '{"type": "no_speech"}'),
         (
             Reply(BALANCE, "voice-1a2b", {"endpoint_ms": 480, "stt_ms": 120}, None),
-            '{"type": "reply", "reply": "Your current account balance is 10000 rupees.", '
+            '{"type": "reply", "reply": "Your current account balance is 10,000 rupees.", '
             '"confidence": 0.97, "source": "rules", "page": "home", "data": {"balance": '
             '10000, "require_password": false, "awaiting": null}, "session_id": '
             '"voice-1a2b", "timings": {"endpoint_ms": 480, "stt_ms": 120}}',

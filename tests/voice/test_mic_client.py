@@ -83,8 +83,8 @@ def test_unknown_user_is_refused_with_the_servers_message(
 ) -> None:
     wav = spoken_wav("check my balance", tmp_path / "balance.wav", speed=SPEED)
     result = talk(voice_server, wav, tmp_path / "reply.wav", user_id=999)
-    assert result.returncode == 1
-    assert "User not found" in result.stderr
+    assert result.returncode == 3
+    assert "the server refused the connection: User not found" in result.stderr
 
 
 def has_microphone() -> bool:

@@ -23,16 +23,16 @@ def samples(pcm: bytes) -> np.ndarray:
     ("text", "pieces"),
     [
         (
-            "Your current account balance is 10000 rupees.",
-            ["Your current account balance is", "10000 rupees."],
+            "Your current account balance is 10,000 rupees.",
+            ["Your current account balance is", "10,000 rupees."],
         ),
         (
             "Send 500 rupees to Ravi? Please confirm with your password.",
             ["Send", "500 rupees to Ravi?", "Please confirm with your password."],
         ),
         (
-            "Your recent transactions: Received 5000 rupees. Paid 2000 rupees, twice.",
-            ["Your recent transactions:", "Received 5000 rupees.", "Paid 2000 rupees, twice."],
+            "Your recent transactions: Received 5,000 rupees. Paid 2,000 rupees, twice.",
+            ["Your recent transactions:", "Received 5,000 rupees.", "Paid 2,000 rupees, twice."],
         ),
         ("How much should I send to Ravi?", ["How much should I send to Ravi?"]),
         ("Okay.  Nothing was sent.", ["Okay.", "Nothing was sent."]),
@@ -54,10 +54,18 @@ def test_speech_is_audible_and_as_long_as_the_words(tts: TextToSpeech) -> None:
 
 
 def test_a_reply_comes_piece_by_piece_in_order(tts: TextToSpeech) -> None:
-    text = "Your current account balance is 10000 rupees. Goodbye!"
+    text = "Your current account balance is 10,000 rupees. Goodbye!"
     produced = list(tts.pieces(text))
     assert len(produced) == 3  # the opening, the amount, the goodbye
-    assert b"".join(produced) == b"".join(tts.synthesize(piece) for piece in speech_pieces(text))
+    said = ["Your current account balance is", "ten thousand rupees.", "Goodbye!"]
+    assert b"".join(produced) == b"".join(tts.synthesize(piece) for piece in said)
+
+
+def test_amounts_are_said_in_lakhs(tts: TextToSpeech) -> None:
+    """Piper reads "150000" the Western way; the reply says "one lakh fifty thousand"."""
+    produced = b"".join(tts.pieces("Send 1,50,000 rupees to Ravi?"))
+    said = tts.synthesize("Send") + tts.synthesize("one lakh fifty thousand rupees to Ravi?")
+    assert produced == said
 
 
 def test_a_said_piece_comes_from_the_cache_and_the_oldest_is_dropped(tts: TextToSpeech) -> None:

@@ -2,7 +2,6 @@
 WebSocket, real speech (espeak-ng, made 8 kHz μ-law as a phone line carries it), keypad
 digits; the reply audio is checked as a phone would receive it and heard by the STT."""
 
-import asyncio
 import json
 import threading
 import time
@@ -12,10 +11,11 @@ from xml.etree import ElementTree
 import httpx
 import numpy as np
 import pytest
-import uvicorn
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
 
 from server import create_app
-from tests.conftest import free_port, settings_for
+from tests.conftest import serving, settings_for
 from tests.voice.conftest import VoiceServer
 from tests.voice.spoken import PAD_S, cached_spoken_wav, words
 from tests.voice.twilio_peer import FRAME_BYTES, FRAME_S, TwilioPeer
@@ -76,15 +76,29 @@ def test_an_unknown_number_is_told_so_and_the_call_ends(voice_server: VoiceServe
     assert peer.received.closed_at is not None and peer.received.closed_at >= marked_at
 
 
+def sign_in(peer: TwilioPeer) -> None:
+    """Type the PIN as soon as the call asks for it (typing stops the prompt, reply-1, which
+    is cleared and never marked): the greeting by name follows, the call's first mark."""
+    peer.wait(lambda: peer.received.media, 30, "the PIN prompt")
+    peer.press(PIN + "#")
+
+
 def test_speaking_over_the_greeting_clears_it_and_is_answered(voice_server: VoiceServer) -> None:
     with TwilioPeer(voice_server.base_url, JOHN) as peer:
-        peer.wait(lambda: len(peer.received.media) > 25, 30, "greeting")
+        sign_in(peer)
+        peer.wait(lambda: len(peer.received.clears) == 1, 30, "the PIN prompt cleared")
+        signed_in = peer.received.clears[0]
+
+        def greeting_frames() -> int:
+            return sum(1 for at, _ in peer.received.media if at > signed_in)
+
+        peer.wait(lambda: greeting_frames() > 25, 30, "greeting")
         speaking_from = time.monotonic()
         spoke_until = peer.say(spoken(BALANCE))
         answer_mark = peer.wait_mark(1)
-    assert answer_mark == "reply-2"  # the greeting (reply-1) never finished
-    assert len(peer.received.clears) == 1
-    cleared_at = peer.received.clears[0]
+    assert answer_mark == "reply-3"  # the PIN prompt and the greeting never finished
+    assert len(peer.received.clears) == 2
+    cleared_at = peer.received.clears[1]
     assert speaking_from < cleared_at < spoke_until
     # Nothing more of the greeting after the clear, until the words end (the clip ends
     # with PAD_S[1] of silence), before which no answer can start.
@@ -95,7 +109,9 @@ def test_speaking_over_the_greeting_clears_it_and_is_answered(voice_server: Voic
 
 
 def ask_for_transfer(peer: TwilioPeer, server: VoiceServer) -> list[str]:
-    """Hear the greeting out, say the transfer; the words of the prompt that follows."""
+    """Sign in, hear the greeting out, say the transfer; the words of the prompt that
+    follows."""
+    sign_in(peer)
     peer.wait_mark(1)
     peer.say(spoken(TRANSFER))
     peer.wait_mark(2)
@@ -146,6 +162,7 @@ def test_a_dropped_call_makes_no_pending_transfer(voice_server: VoiceServer) -> 
     assert (voice_server.balance(1), voice_server.balance(3)) == before
     # The server is fine: the next call is greeted.
     with TwilioPeer(voice_server.base_url, JOHN) as again:
+        sign_in(again)
         again.wait_mark(1)
 
 
@@ -155,10 +172,10 @@ def test_bad_messages_are_logged_and_the_call_goes_on(
     with TwilioPeer(voice_server.base_url, JOHN) as peer:
         peer.send_raw("this is not JSON")
         peer.send_raw(json.dumps({"event": "media", "media": {"payload": "@@not base64@@"}}))
-        peer.send_raw(json.dumps({"event": "media", "media": {"payload": "A" * 20000}}))
+        peer.send_raw(json.dumps({"event": "media", "media": {"payload": "A" * 12000}}))
         peer.send_raw(json.dumps({"event": "transcription", "text": "?"}))
         peer.send_raw(b"\x00\x01")
-        peer.wait_mark(1)  # the greeting played out: the call is alive
+        peer.wait_mark(1)  # the PIN prompt played out: the call is alive
         assert peer.received.closed_at is None
     logged = caplog.text
     assert "ignored a message" in logged and "media payload was not valid" in logged
@@ -183,7 +200,9 @@ def test_four_concurrent_calls_each_hear_their_own_balance(voice_server: VoiceSe
         peer.__enter__()
     try:
         speakers = [
-            threading.Thread(target=lambda p=peer: (p.wait_mark(1), p.say(spoken(BALANCE))))
+            threading.Thread(
+                target=lambda p=peer: (sign_in(p), p.wait_mark(1), p.say(spoken(BALANCE)))
+            )
             for peer in peers.values()
         ]
         for thread in speakers:
@@ -199,6 +218,104 @@ def test_four_concurrent_calls_each_hear_their_own_balance(voice_server: VoiceSe
         frames, _ = peer.reply_audio(2)
         assert_phone_audio(frames)
         assert str(balances[user]) in heard(voice_server, frames), user
+
+
+def test_the_caller_types_the_pin_before_hearing_anything_of_the_account(
+    voice_server: VoiceServer,
+) -> None:
+    """A spoofed number alone hears nothing: not the name, not the balance."""
+    events = voice_server.app.state.services.dialogue.assistant.ledger.events
+    failures = len(events.for_user(1, "password.failed"))
+    balance = str(voice_server.balance(1) // 100)
+    with TwilioPeer(voice_server.base_url, JOHN) as peer:
+        peer.wait_mark(1)  # the prompt, played out
+        spoke_until = peer.say(spoken(BALANCE))  # asked before the PIN
+        time.sleep(3)
+        unanswered = peer.audio_between(spoke_until, time.monotonic())
+        peer.press("9999#")
+        peer.wait_mark(2)
+        peer.press(PIN + "#")
+        peer.wait_mark(3)
+        peer.say(spoken(BALANCE))
+        peer.wait_mark(4)
+    prompt, wrong, greeting, answer = (
+        heard(voice_server, peer.reply_audio(n)[0]) for n in (1, 2, 3, 4)
+    )
+    assert {"pin", "keypad", "hash"} & set(prompt) and "john" not in prompt
+    assert not unanswered
+    assert {"not", "right", "again"} & set(wrong)  # "That PIN is not right. Please type ..."
+    assert "john" in greeting
+    assert balance in answer
+    failed = events.for_user(1, "password.failed")[failures:]
+    assert [event.payload for event in failed] == [{"channel": "twilio", "factor": "pin"}]
+
+
+@pytest.mark.parametrize(
+    ("verstat", "trusted", "pin_asked"),
+    [
+        ("TN-Validation-Passed-A", False, True),  # the default: a PIN all the same
+        ("TN-Validation-Passed-A", True, False),
+        ("TN-Validation-Passed-B", True, True),  # the carrier does not vouch for the number
+    ],
+)
+def test_a_number_the_carrier_vouches_for_may_skip_the_pin(
+    voice_server: VoiceServer, verstat: str, trusted: bool, pin_asked: bool
+) -> None:
+    settings = voice_server.app.state.services.settings.twilio
+    settings.skip_pin_when_verified = trusted
+    try:
+        with TwilioPeer(voice_server.base_url, JOHN, stir_verstat=verstat) as peer:
+            peer.wait_mark(1)
+    finally:
+        settings.skip_pin_when_verified = False
+    first = set(heard(voice_server, peer.reply_audio(1)[0]))
+    assert bool({"pin", "keypad", "hash"} & first) is pin_asked, first
+    assert ("john" in first) is not pin_asked, first
+
+
+def stream_url(base_url: str) -> str:
+    return base_url.replace("http", "ws", 1) + "/telephony/twilio/stream"
+
+
+def test_a_stream_without_a_valid_start_is_closed_within_seconds(
+    voice_server: VoiceServer,
+) -> None:
+    with connect(stream_url(voice_server.base_url), open_timeout=10) as idle:
+        idle.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        opened = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            idle.recv(timeout=15)
+        waited = time.monotonic() - opened
+    assert idle.close_code == 1008
+    assert waited < 8  # twilio.start_timeout_s is 5
+
+
+def test_a_message_longer_than_twilio_sends_closes_the_stream(voice_server: VoiceServer) -> None:
+    with TwilioPeer(voice_server.base_url, JOHN) as peer:
+        peer.wait(lambda: peer.received.media, 30, "the PIN prompt")
+        peer.send_raw(json.dumps({"event": "media", "media": {"payload": "A" * 40000}}))
+        peer.wait(lambda: peer.received.closed_at is not None, 10, "the stream closed")
+    assert peer.socket.close_code == 1009
+
+
+def test_a_ticket_opens_one_stream_once(voice_server: VoiceServer) -> None:
+    first = TwilioPeer(voice_server.base_url, JOHN)
+    stream = ElementTree.fromstring(first.webhook().text).find("./Connect/Stream")
+    assert stream is not None
+    parameters = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+    first.open(stream.get("url", ""), parameters)
+    try:
+        first.wait(lambda: first.received.media, 30, "the PIN prompt")
+        replay = TwilioPeer(voice_server.base_url, JOHN)
+        replay.call_sid = first.call_sid
+        replay.open(stream.get("url", ""), parameters)
+        replay.wait(lambda: replay.received.closed_at is not None, 10, "the refusal")
+        assert replay.socket.close_code == 1008
+        assert not replay.received.media
+        replay.drop()
+        assert first.received.closed_at is None  # the first stream goes on
+    finally:
+        first.hang_up()
 
 
 # Signed webhooks: a server that requires Twilio's signature, voice off (it answers
@@ -219,18 +336,8 @@ def unconfigured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 def _serve(tmp_path_factory: pytest.TempPathFactory, **environ: str) -> Iterator[str]:
     database = tmp_path_factory.mktemp("twilio") / "bank.db"
-    app = create_app(settings_for(f"sqlite:///{database}", **environ))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start in 30 s"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving(create_app(settings_for(f"sqlite:///{database}", **environ))) as base_url:
+        yield base_url
 
 
 def test_signature_is_twilios() -> None:
@@ -269,3 +376,13 @@ def test_without_an_auth_token_only_demo_mode_takes_calls(unconfigured_server: s
     answer = httpx.post(f"{unconfigured_server}/telephony/twilio/voice", data=form)
     assert answer.status_code == 503
     assert "auth_token" in answer.text
+
+
+@pytest.mark.parametrize("server", ["unconfigured_server", "signed_server"])
+def test_the_stream_is_refused_where_telephony_is_off(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    """No auth token outside demo mode, or the voice channel off: no socket at all."""
+    with pytest.raises(InvalidStatus) as refused:
+        connect(stream_url(request.getfixturevalue(server)), open_timeout=10)
+    assert refused.value.response.status_code == 403

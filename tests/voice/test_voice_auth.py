@@ -34,4 +34,4 @@ def test_the_users_own_token_opens_their_conversation(secured_voice_server: Voic
         client.until("ready")
         client.send({"type": "text", "text": "check my balance"})
         reply = client.until("reply")
-    assert reply["reply"] == "Your current account balance is 5000 rupees."  # Jane's
+    assert reply["reply"] == "Your current account balance is 5,000 rupees."  # Jane's

@@ -35,7 +35,7 @@ def test_spoken_balance_question_gets_transcript_reply_and_speech(
         end = client.until("audio_end")
     assert transcript["final"] is True
     assert "balance" in words(transcript["text"])
-    assert reply["reply"] == "Your current account balance is 10000 rupees."
+    assert reply["reply"] == "Your current account balance is 10,000 rupees."
     assert reply["page"] == "home" and reply["data"]["balance"] == 10000
     assert set(reply["timings"]) >= {"endpoint_ms", "stt_ms", "assistant_ms", "tts_first_ms"}
     assert start["sample_rate"] == 22050 and end["interrupted"] is False

@@ -1,98 +1,63 @@
-"""The browser voice widget in real headless Chromium (Debian's), its microphone a WAV file.
+"""The web app's voice path in real headless Chromium (Debian's), its microphone a WAV file.
 
 Chromium plays `--use-file-for-fake-audio-capture` in a loop as the microphone; each file
 is padded with long silence so that one pass is one utterance and the reply is heard out
 before the words come round again. The browser's own processing (noise suppression,
 automatic gain) is still settling during the first pass, which whisper tiny.en sometimes
 mishears ("Kirk my balance"): the tests wait for the answer over a few passes, as a person
-would repeat themselves.
+would repeat themselves. tests/voice/test_web_app.py covers the page itself (cards,
+accessibility, narrow screens) with typed messages.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests.voice.browser import browser_page, try_as_demo_user
 from tests.voice.conftest import VoiceServer
 from tests.voice.spoken import spoken_wav
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own download is never used
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-]
-GRANT_MICROPHONE = "--use-fake-ui-for-media-stream"  # allows it without asking the user
 PASSWORD = "password123"  # every demo user's (data/demo_users.yaml)
 TRANSFER = "send five hundred rupees to mom"
 SPEED = 130  # espeak-ng words a minute: clear enough for whisper tiny.en
 SILENCE_S = (1.0, 7.0)  # before and after the words in a microphone file
 
 
-@contextmanager
-def browser_page(
-    microphone: Path | None = None, allowed: bool = True
-) -> Iterator[tuple[Page, list[str]]]:
-    """A page in headless Chromium and the console errors and page errors it logs.
-
-    `allowed=False`: the user refuses the page the microphone."""
-    flags = [*CHROMIUM_FLAGS, *([GRANT_MICROPHONE] if allowed else [])]
-    if microphone is not None:
-        flags.append(f"--use-file-for-fake-audio-capture={microphone}")
-    problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
-        page = browser.new_page()
-
-        def console(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                problems.append(f"console: {message.text}")
-
-        page.on("console", console)
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        try:
-            yield page, problems
-        finally:
-            browser.close()
+def speak_to_app(page: Page, server: VoiceServer) -> None:
+    """As demo user 1, turn the microphone on (hands-free, the default)."""
+    try_as_demo_user(page, server.base_url)
+    page.get_by_role("button", name="Talk").click()
+    expect(page.locator("#app")).to_have_attribute("data-state", "listening", timeout=15_000)
 
 
-def speak_to_widget(page: Page, server: VoiceServer) -> None:
-    page.goto(f"{server.base_url}/")
-    expect(page.get_by_label("User id")).to_have_value("1")
-    page.get_by_role("button", name="Start listening").click()
-    expect(page.locator("#voice")).to_have_attribute("data-state", "listening", timeout=15_000)
-
-
-def test_spoken_balance_question_is_answered_on_the_page_and_aloud(
+def test_spoken_balance_question_shows_the_balance_card_and_a_bubble_pair(
     voice_server: VoiceServer, tmp_path: Path
 ) -> None:
     microphone = spoken_wav(
         "check my balance", tmp_path / "balance.wav", speed=SPEED, pad_s=SILENCE_S
     )
     with browser_page(microphone) as (page, problems):
-        speak_to_widget(page, voice_server)
-        reply = page.locator("#reply")
-        expect(reply).to_contain_text("Your current account balance is", timeout=60_000)
-        assert "balance" in page.locator("#transcript").inner_text().lower()
-        expect(page.locator("#timings")).to_contain_text("total")
+        speak_to_app(page, voice_server)
+        answer = page.locator(".bubble.assistant").last
+        expect(answer).to_contain_text("Your current account balance is", timeout=60_000)
+        said = page.locator(".bubble.user").last  # the bubble just before the answer
+        assert "balance" in said.inner_text().lower()
+        expect(page.locator("#page-heading")).to_have_text("Balance")
+        expect(page.locator(".balance .amount")).to_have_text("₹10,000.00")
+        expect(page.locator("#announcer")).to_contain_text("Your current account balance is")
         # The reply's audio went through the page's audio clock: chunks were scheduled and
-        # at least one played to its end.
-        widget = page.locator("#voice")
-        expect(widget).not_to_have_attribute("data-audio-played-ms", "0", timeout=15_000)
-        assert int(widget.get_attribute("data-audio-chunks") or 0) > 0
+        # at least one played to its end; the button showed the assistant speaking.
+        app = page.locator("#app")
+        expect(app).not_to_have_attribute("data-audio-played-ms", "0", timeout=15_000)
+        assert int(app.get_attribute("data-audio-chunks") or 0) > 0
         expect(page.locator("#password-form")).to_be_hidden()
         expect(page.locator("#error")).to_be_hidden()
     assert problems == []
 
 
-def test_spoken_transfer_asks_for_the_password_and_moves_money_once(
+def test_spoken_transfer_shows_the_transfer_card_then_the_password_and_moves_money_once(
     voice_server: VoiceServer, tmp_path: Path
 ) -> None:
     before = voice_server.balance(1)
@@ -100,20 +65,27 @@ def test_spoken_transfer_asks_for_the_password_and_moves_money_once(
     logged: list[str] = []
     with browser_page(microphone) as (page, problems):
         page.on("console", lambda message: logged.append(message.text))
-        speak_to_widget(page, voice_server)
-        expect(page.locator("#reply")).to_contain_text(
+        speak_to_app(page, voice_server)
+        expect(page.locator(".bubble.assistant").last).to_contain_text(
             "Please confirm with your password", timeout=60_000
         )
+        card = page.locator("#page")
+        expect(page.locator("#page-heading")).to_have_text("Transfer")
+        expect(card.locator(".facts")).to_contain_text("Mom")
+        expect(card.locator(".facts")).to_contain_text("₹500.00")
+        expect(card).to_contain_text("Waiting for your password.")
         password = page.get_by_label("Password to confirm the transfer")
         expect(password).to_be_visible()
         expect(password).to_be_focused()  # the keyboard user can type at once
         password.fill(PASSWORD)
         password.press("Enter")
-        expect(page.locator("#reply")).to_contain_text(
+        expect(page.locator(".bubble.assistant").last).to_contain_text(
             "Successfully transferred 500 rupees to Mom", timeout=30_000
         )
+        expect(card.locator(".state")).to_have_text("Sent. Your balance is ₹9,500.00.")
         expect(password).to_be_hidden()
         expect(password).to_have_value("")
+        expect(page.locator(".bubble.user.secret p").first).to_have_text("••••••")
         assert PASSWORD not in page.content()
     assert voice_server.balance(1) == before - 500_00
     assert not any(PASSWORD in text for text in logged)
@@ -123,12 +95,13 @@ def test_spoken_transfer_asks_for_the_password_and_moves_money_once(
 def test_wrong_user_shows_the_servers_error(voice_server: VoiceServer) -> None:
     with browser_page() as (page, _problems):
         page.goto(f"{voice_server.base_url}/")
-        page.get_by_label("User id").fill("999")
-        page.get_by_role("button", name="Start listening").click()
+        page.get_by_label("Demo user").fill("999")
+        page.get_by_role("button", name="Try as demo user").click()
         expect(page.get_by_role("alert")).to_have_text("User not found. Please log in again.")
-        expect(page.get_by_role("status")).to_have_text("Disconnected.")
-        expect(page.locator("#voice")).to_have_attribute("data-state", "idle")
-        expect(page.get_by_role("button", name="Start listening")).to_be_enabled()
+        expect(page.get_by_role("status")).to_contain_text("Disconnected")
+        expect(page.locator("#app")).to_have_attribute("data-state", "offline")
+        expect(page.get_by_role("button", name="Talk")).to_be_disabled()
+        expect(page.get_by_role("button", name="Reconnect")).to_be_visible()
 
 
 # The worklet at other context rates: a 1 kHz tone must come through at 16 kHz at full
@@ -183,51 +156,60 @@ def test_speech_over_the_reply_stops_it_and_is_answered(
         "check my balance", tmp_path / "again.wav", speed=SPEED, pad_s=(0.5, 1.5)
     )
     with browser_page(microphone) as (page, problems):
-        speak_to_widget(page, voice_server)
-        widget = page.locator("#voice")
-        expect(widget).not_to_have_attribute("data-audio-interruptions", "0", timeout=60_000)
-        expect(widget).to_have_attribute("data-playing", "false")
-        answered = widget.get_attribute("data-replies")  # the answer to the barge-in comes next
-        expect(widget).not_to_have_attribute("data-replies", answered or "0", timeout=30_000)
-        expect(page.locator("#reply")).to_contain_text("Your current account balance is")
+        speak_to_app(page, voice_server)
+        app = page.locator("#app")
+        expect(app).not_to_have_attribute("data-audio-interruptions", "0", timeout=60_000)
+        expect(app).not_to_have_attribute("data-barge-ins", "0")
+        expect(app).to_have_attribute("data-playing", "false")
+        answered = app.get_attribute("data-replies")  # the answer to the barge-in comes next
+        expect(app).not_to_have_attribute("data-replies", answered or "0", timeout=30_000)
+        expect(page.locator(".bubble.assistant").last).to_contain_text(
+            "Your current account balance is"
+        )
     assert problems == []
 
 
-def test_without_the_microphone_the_user_can_type(voice_server: VoiceServer) -> None:
+def test_a_refused_microphone_is_said_and_the_user_can_type(voice_server: VoiceServer) -> None:
     with browser_page(allowed=False) as (page, problems):
-        page.goto(f"{voice_server.base_url}/")
-        page.get_by_role("button", name="Start listening").click()
-        expect(page.get_by_role("alert")).to_contain_text("You can type instead.")
-        expect(page.locator("#voice")).to_have_attribute("data-state", "connected")
-        typed = page.get_by_label("Or type")
+        try_as_demo_user(page, voice_server.base_url)
+        page.get_by_role("button", name="Talk").click()
+        expect(page.get_by_role("alert")).to_have_text(
+            "The microphone was refused. Allow it in the browser's site settings, or type instead."
+        )
+        expect(page.locator("#app")).to_have_attribute("data-state", "idle")
+        typed = page.get_by_label("Type a message")
+        expect(typed).to_be_focused()
         typed.fill("what is my balance")
         typed.press("Enter")
-        expect(page.locator("#reply")).to_contain_text("Your current account balance is")
-        expect(page.locator("#transcript")).to_have_text("what is my balance")
-        expect(page.locator("#voice")).not_to_have_attribute(
-            "data-audio-played-ms", "0", timeout=15_000
+        expect(page.locator(".bubble.user p")).to_have_text(["what is my balance"])
+        expect(page.locator(".bubble.assistant").last).to_contain_text(
+            "Your current account balance is"
         )
-        page.get_by_role("button", name="Stop listening").click()
-        expect(page.locator("#voice")).to_have_attribute("data-state", "idle")
+        app = page.locator("#app")
+        expect(app).not_to_have_attribute("data-audio-played-ms", "0", timeout=15_000)
     assert problems == []
 
 
 def test_a_signed_in_user_talks_with_their_token(secured_voice_server: VoiceServer) -> None:
-    """Tokens required (the default): the widget logs in, and the password goes nowhere else."""
+    """Tokens required (the default): the app logs in, and the password goes nowhere else."""
     with browser_page(allowed=False) as (page, problems):
         page.goto(f"{secured_voice_server.base_url}/")
+        expect(page.get_by_label("Demo user")).to_be_hidden()  # not in demo mode
         page.get_by_label("Email").fill("jane@example.com")
         page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.locator("#status")).to_contain_text("Signed in as jane@example.com")
-        expect(page.get_by_label("Password", exact=True)).to_have_value("")
-        page.get_by_role("button", name="Start listening").click()
-        expect(page.locator("#voice")).to_have_attribute("data-state", "connected")
-        typed = page.get_by_label("Or type")
+        expect(page.locator("#who")).to_have_text("Signed in as jane@example.com")
+        expect(page.locator("#app")).to_have_attribute("data-state", "idle")
+        typed = page.get_by_label("Type a message")
         typed.fill("what is my balance")
         typed.press("Enter")
-        expect(page.locator("#reply")).to_have_text("Your current account balance is 5000 rupees.")
+        expect(page.locator(".bubble.assistant p")).to_have_text(
+            ["Your current account balance is 5,000 rupees."]
+        )
         assert PASSWORD not in page.content()
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_label("Email")).to_be_focused()
+        expect(page.locator(".bubble")).to_have_count(0)
     assert problems == []
 
 
@@ -238,5 +220,6 @@ def test_a_wrong_password_does_not_sign_in(secured_voice_server: VoiceServer) ->
         page.get_by_label("Password", exact=True).fill("not-her-password-1")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("alert")).to_be_visible()
-        expect(page.get_by_label("Token")).to_have_value("")
+        expect(page.locator("#sign-in-view")).to_be_visible()
+        expect(page.locator("#assistant-view")).to_be_hidden()
     assert [p for p in problems if "401" not in p] == []  # the refused login itself

@@ -45,10 +45,18 @@ class Received:
 
 
 class TwilioPeer:
-    def __init__(self, base_url: str, caller: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        caller: str,
+        headers: dict[str, str] | None = None,
+        stir_verstat: str = "",
+    ) -> None:
+        """`stir_verstat`: the STIR/SHAKEN verdict Twilio adds to the webhook, if any."""
         self.base_url = base_url
         self.caller = caller
         self.headers = headers or {}
+        self.stir_verstat = stir_verstat
         self.call_sid = "CA" + uuid.uuid4().hex
         self.stream_sid = "MZ" + uuid.uuid4().hex
         self.received = Received()
@@ -64,6 +72,8 @@ class TwilioPeer:
     def webhook(self) -> httpx.Response:
         form = {"CallSid": self.call_sid, "From": self.caller, "To": "+15550109999"}
         form |= {"AccountSid": "AC" + "0" * 32, "Direction": "inbound", "CallStatus": "ringing"}
+        if self.stir_verstat:
+            form["StirVerstat"] = self.stir_verstat
         url = f"{self.base_url}/telephony/twilio/voice"
         return httpx.post(url, data=form, headers=self.headers, timeout=10)
 

@@ -1,7 +1,10 @@
 """A test's side of /ws/voice: sends real audio frames, collects events and reply audio."""
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,10 @@ class VoiceClient:
     def __init__(self, url: str) -> None:
         self.url = url
         self.events: list[dict[str, Any]] = []
+        self.arrived: list[float] = []  # time.monotonic() of each event's arrival
         self.audio = bytearray()
+        self._speech: list[bytes] = []  # frames an open microphone sends next
+        self._lock = threading.Lock()
 
     def __enter__(self) -> "VoiceClient":
         self._connection = connect(self.url, max_size=None, open_timeout=10)
@@ -46,6 +52,45 @@ class VoiceClient:
         tail = np.zeros(int(SAMPLE_RATE * silence_after_s), dtype=np.float32)
         self.send_audio(np.concatenate([resample(samples, rate, SAMPLE_RATE), tail]))
 
+    @contextmanager
+    def open_microphone(self) -> Iterator[None]:
+        """A microphone left open, as the widget's: a 100 ms frame on the clock, silence
+        unless `speak()` queued speech."""
+        stopped = threading.Event()
+        silence = float_to_pcm16(np.zeros(int(SAMPLE_RATE * FRAME_S), dtype=np.float32))
+
+        def run() -> None:
+            next_at = time.monotonic()
+            while not stopped.is_set():
+                with self._lock:
+                    frame = self._speech.pop(0) if self._speech else silence
+                self.socket.send(frame)
+                next_at += FRAME_S
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stopped.set()
+            thread.join(timeout=5)
+
+    def speak(self, samples: np.ndarray) -> None:
+        """Put 16 kHz speech into the open microphone, to be sent from its next frame on."""
+        pcm, step = float_to_pcm16(samples), int(SAMPLE_RATE * FRAME_S) * 2
+        pcm += bytes(-len(pcm) % step)
+        with self._lock:
+            self._speech.extend(pcm[start : start + step] for start in range(0, len(pcm), step))
+
+    def spoken(self) -> float:
+        """Once the microphone has sent all the speech given to it: the time.monotonic()."""
+        while True:
+            with self._lock:
+                if not self._speech:
+                    return time.monotonic()
+            time.sleep(FRAME_S / 4)
+
     def receive(self, timeout: float) -> dict[str, Any] | None:
         """The next event (reply audio is collected on the way); None if none came in time."""
         deadline = time.monotonic() + timeout
@@ -59,6 +104,7 @@ class VoiceClient:
                 continue
             event = json.loads(frame)
             self.events.append(event)
+            self.arrived.append(time.monotonic())
             return event
         return None
 

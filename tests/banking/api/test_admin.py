@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from banking.audit import AuditLog
+from banking.db import DATABASE_RETRY_S
 from dialogue.monitoring import pii
 from server import create_app
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL, bearer, free_port, settings_for
@@ -200,18 +201,20 @@ def test_with_the_database_gone_health_is_unhealthy_and_errors_are_counted(
         health = client.get("/health/detailed")
         metrics = client.get("/api/metrics").json()
         scraped = samples(client.get("/metrics").text)
-    assert failed.status_code == 500
+    assert failed.status_code == 503  # the database is away: try again, not a server error
+    assert failed.json()["error_code"] == "SERVICE_UNAVAILABLE"
+    assert failed.headers["Retry-After"] == str(DATABASE_RETRY_S)
     assert health.status_code == 503
     assert health.json()["status"] == "unhealthy"
     assert health.json()["components"]["database"]["status"] == "down"
-    assert metrics["requests"]["errors"] == 2  # every 5xx: the failed turn and the 503
+    assert metrics["requests"]["errors"] == 2  # every 5xx: the refused turn and the health
     assert metrics["requests"]["error_rate_pct"] == 66.67  # 2 of the 3 requests before it
     assert [(e["method"], e["route"], e["status"]) for e in metrics["recent_errors"]] == [
-        ("POST", "/assistant", 500),
+        ("POST", "/assistant", 503),
         ("GET", "/health/detailed", 503),
     ]
     http = "bankbot_http_request_duration_seconds_count"
-    assert value(scraped, http, method="POST", route="/assistant", status="500") == 1
+    assert value(scraped, http, method="POST", route="/assistant", status="503") == 1
     assert value(scraped, http, method="GET", route="/health/detailed", status="503") == 1
 
 

@@ -72,7 +72,7 @@ def test_a_high_risk_transfer_asks_for_a_yes_and_no_moves_nothing(client: TestCl
     # Even with the password in the same turn, the unusual transfer is explained first.
     first = chat(client, "send 9000 to mike", "no-to-fraud", password=PASSWORD)
     assert first["response"] == (
-        f"{UNUSUAL} Send 9000 rupees to Mike? Say yes to go ahead, or no to cancel."
+        f"{UNUSUAL} Send 9,000 rupees to Mike? Say yes to go ahead, or no to cancel."
     )
     assert first["data"]["awaiting"] == "confirmation"
     assert first["data"]["require_password"] is False
@@ -90,10 +90,10 @@ def test_a_high_risk_transfer_asks_for_a_yes_and_no_moves_nothing(client: TestCl
 def test_a_yes_to_a_high_risk_transfer_sends_it_with_an_alert(client: TestClient) -> None:
     chat(client, "send 9000 to mike", "yes-to-fraud")
     agreed = chat(client, "yes", "yes-to-fraud")
-    assert agreed["response"] == "Send 9000 rupees to Mike? Please confirm with your password."
+    assert agreed["response"] == "Send 9,000 rupees to Mike? Please confirm with your password."
     done = chat(client, "confirm", "yes-to-fraud", password=PASSWORD)
     assert done["response"] == (
-        "Successfully transferred 9000 rupees to Mike. Your new balance is 1000 rupees."
+        "Successfully transferred 9,000 rupees to Mike. Your new balance is 1,000 rupees."
     )
     assert (balance(client, 1), balance(client, 5)) == (100_000, 1_400_000)
     [event] = fraud_events(client)
@@ -158,7 +158,7 @@ def test_night_time_adds_to_the_reasons(sqlite_url: str) -> None:
         asked = chat(client, "send 5000 to mike", "night")
         assert asked["response"] == (
             "This transfer looks unusual: it is 3 times your usual amount, your first payment "
-            "to Mike and late at night. Send 5000 rupees to Mike? Say yes to go ahead, or no "
+            "to Mike and late at night. Send 5,000 rupees to Mike? Say yes to go ahead, or no "
             "to cancel."
         )
         chat(client, "yes", "night", password=PASSWORD)
@@ -170,7 +170,7 @@ def test_night_time_adds_to_the_reasons(sqlite_url: str) -> None:
 def test_a_transfer_the_balance_cannot_cover_is_not_asked_about(client: TestClient) -> None:
     """It would only be refused after the question: the documented refusal comes first."""
     first = chat(client, "send 15000 to mike", "short")
-    assert first["response"] == "Send 15000 rupees to Mike? Please confirm with your password."
+    assert first["response"] == "Send 15,000 rupees to Mike? Please confirm with your password."
     refused = chat(client, "confirm", "short", password=PASSWORD)
     assert refused["response"].startswith("Insufficient balance.")
     assert fraud_events(client) == []

@@ -64,13 +64,19 @@ def test_a_server_error_carries_them_too(sqlite_url: str, monkeypatch: pytest.Mo
     assert has_security_headers(response)
 
 
-def test_the_api_pages_may_load_their_cdn_scripts(client: TestClient) -> None:
-    response = client.get("/docs")
-    assert response.status_code == 200
-    assert "cdn.jsdelivr.net" in response.text
-    policy = response.headers["Content-Security-Policy"]
-    assert "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net" in policy
-    assert response.headers["X-Frame-Options"] == "DENY"
+def test_the_api_pages_allow_only_their_own_origin(client: TestClient) -> None:
+    """No CDN and no inline script (tests/banking/api/test_docs.py renders them offline);
+    images may be data: URLs and ReDoc may write its own styles, which fetch nothing."""
+    for path in ("/docs", "/redoc"):
+        response = client.get(path)
+        assert response.status_code == 200
+        policy = response.headers["Content-Security-Policy"]
+        assert policy.startswith("default-src 'self';"), policy
+        assert "http" not in policy and "script-src" not in policy, policy
+        assert "/docs/static/" in response.text and "cdn" not in response.text
+        assert response.headers["X-Frame-Options"] == "DENY"
+    docs = client.get("/docs").headers["Content-Security-Policy"]
+    assert docs == "default-src 'self'; img-src 'self' data:"
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(client: TestClient) -> None:

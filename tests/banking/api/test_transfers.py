@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 from banking import make_engine
 from banking.audit import TransferAudit
 from banking.idempotency import transfer_id_for
-from banking.models import LedgerEntry
+from banking.models import FraudAlert, LedgerEntry
 from banking.notifications import Notification
 from server import create_app
 from tests.conftest import REDIS_URL, bearer, free_port, settings_for
@@ -94,11 +94,12 @@ def test_a_transfer_moves_the_money_once_and_says_so(client: TestClient) -> None
 def test_the_receiver_by_account_id_named_as_a_contact_or_by_name(client: TestClient) -> None:
     to_jane = send(client, {"amount": 10, "destination_account": 2, "mfa_token": PASSWORD})
     assert (to_jane.status_code, to_jane.json()["to_name"]) == (201, "Jane")
-    # User 4 is not among user 2's contacts: the ledger names them.
+    # User 4 is not among user 2's contacts: named by the account's number, not the name.
     to_mary = send(
         client, {"amount": "20", "destination_account": 4, "mfa_token": PASSWORD}, account=2, user=2
     )
-    assert (to_mary.status_code, to_mary.json()["to_name"]) == (201, "Mary Doe")
+    assert (to_mary.status_code, to_mary.json()["to_name"]) == (201, "Account 4")
+    assert "Mary" not in to_mary.text and "Doe" not in to_mary.text
     assert to_mary.json()["balance_after"] == 4990  # ₹5000 + ₹10 - ₹20
     assert '"amount":20,' in to_mary.text  # whole rupees are JSON integers
     assert balances(client) == {**START, 1: 999_000, 2: 499_000, 4: 502_000}
@@ -245,6 +246,17 @@ def test_an_unknown_receiver_is_refused(
     assert response.status_code == status
     assert (response.json()["error_code"], response.json()["message"]) == (code, message)
     assert response.json()["details"]["field"] == next(iter(receiver))
+    assert balances(client) == START
+
+
+def test_an_unknown_account_is_only_said_after_the_second_factor(client: TestClient) -> None:
+    """A token without the password cannot probe which account numbers exist."""
+    for account in (999, 4):
+        guess = send(client, {"amount": 10, "destination_account": account, "mfa_token": "guess"})
+        assert guess.status_code == 403, guess.text
+        assert guess.json()["error_code"] == "INVALID_SECOND_FACTOR"
+        assert "999" not in guess.text
+    assert audit(client)[-1] == ("api", "refused", "wrong_password")
     assert balances(client) == START
 
 
@@ -401,6 +413,38 @@ def test_the_hourly_transfer_limit_is_shared_with_the_assistant(sqlite_url: str)
         assert 0 < int(third.headers["Retry-After"]) <= 3600
         assert third.json()["retry_after"] == int(third.headers["Retry-After"])
         assert balances(client)[1] == 1_000_000 - 25_050 - 500
+
+
+def test_transfers_sent_at_once_each_count_the_ones_before_them_as_a_burst(
+    postgres_url: str,
+) -> None:
+    """The fraud score reads the sender's ledger under the ledger's lock: eight transfers
+    sent together are scored one after another, so the 4th to 8th each get the burst's
+    points, as if they had been sent one by one."""
+    burst_only = {  # the burst alone makes an alert; no other factor applies
+        "BANKBOT_FRAUD__MEDIUM_AT": "20",
+        "BANKBOT_FRAUD__BURST_POINTS": "20",
+        "BANKBOT_FRAUD__BURST_TRANSFERS": "3",
+        "BANKBOT_FRAUD__NEW_RECEIVER_POINTS": "0",
+        "BANKBOT_FRAUD__NIGHT_START_HOUR": "0",
+        "BANKBOT_FRAUD__NIGHT_END_HOUR": "0",
+        # Eight passwords checked at once would pass the lockout's five turns.
+        "BANKBOT_LOCKOUT__ATTEMPTS": "8",
+    }
+    with TestClient(create_app(settings_for(postgres_url, **burst_only))) as client:
+        body = {"amount": 10, "contact": "ravi", "mfa_token": PASSWORD}
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(lambda index: send(client, body, key=f"burst-{index}"), range(8))
+            )
+        assert [answer.status_code for answer in answers] == [201] * 8
+    engine = make_engine(postgres_url)
+    with Session(engine) as session:
+        alerts = session.exec(select(FraudAlert).where(FraudAlert.user_id == 1)).all()
+    engine.dispose()
+    assert sorted(reason for alert in alerts for reason in alert.reasons) == sorted(
+        f"your {nth} transfer in 10 minutes" for nth in ("4th", "5th", "6th", "7th", "8th")
+    )
 
 
 def test_without_the_password_counters_nothing_moves(sqlite_url: str) -> None:

@@ -84,6 +84,14 @@ def test_no_token_or_a_bad_one_is_401_even_in_demo_mode(
         ("http://192.168.0.1/hook", "private"),
         ("http://169.254.169.254/latest/meta-data", "private"),  # cloud metadata
         ("http://[::1]:9/hook", "private"),
+        # Private IPv4 inside IPv6: NAT64's prefix, the IPv4-compatible form, a local NAT64
+        # prefix and 6to4 (Python calls the first three global).
+        ("http://[64:ff9b::a9fe:a9fe]/latest/meta-data", "private"),
+        ("http://[64:ff9b::7f00:1]:9/hook", "private"),
+        ("http://[::10.1.2.3]/hook", "private"),
+        ("http://[::127.0.0.1]:9/hook", "private"),
+        ("http://[64:ff9b:1::808:808]/hook", "private"),
+        ("http://[2002:c0a8:1::1]/hook", "private"),
         ("http://0.0.0.0:9/hook", "private"),
         ("http://no-such-host.invalid/hook", "cannot be resolved"),
         ("http://127.0.0.1:9/a\x00b", "control characters"),  # PostgreSQL stores no NUL
@@ -111,6 +119,9 @@ def test_a_public_address_is_accepted(client: TestClient) -> None:
     """No request is made when subscribing: the address is only checked."""
     made = subscribe(client, 1, "https://8.8.8.8/bank-events", ["fraud.detected"])
     assert made["url"] == "https://8.8.8.8/bank-events"
+    # A public IPv4 address through NAT64 is public too.
+    nat64 = subscribe(client, 1, "https://[64:ff9b::808:808]/bank-events", ["fraud.detected"])
+    assert nat64["url"] == "https://[64:ff9b::808:808]/bank-events"
 
 
 @SQLITE_ONLY

@@ -60,7 +60,7 @@ def test_a_conversation_answers_moves_money_once_and_keeps_its_history(
         logged_in(client, 1)
         conversation = start(client, prefix)
         balance = say(client, conversation, "what's my balance", prefix)
-        assert balance["message"] == "Your current account balance is 10000 rupees."
+        assert balance["message"] == "Your current account balance is 10,000 rupees."
         assert balance["conversation_id"] == conversation
         assert balance["metadata"]["page"] == "home"
         asked = say(client, conversation, "send 500 to ravi", prefix)
@@ -75,7 +75,7 @@ def test_a_conversation_answers_moves_money_once_and_keeps_its_history(
         assert [(m["role"], m["content"]) for m in history] == [
             ("assistant", history[0]["content"]),
             ("user", "what's my balance"),
-            ("assistant", "Your current account balance is 10000 rupees."),
+            ("assistant", "Your current account balance is 10,000 rupees."),
             ("user", "send 500 to ravi"),
             ("assistant", "Send 500 rupees to Ravi? Please confirm with your password."),
             ("user", "ok"),

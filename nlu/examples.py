@@ -1,0 +1,42 @@
+"""The training examples of data/nlu.yml as (text, intent) pairs, for the embedding stage
+and for k-fold evaluation.
+
+Rasa's entity marks ("send [500](amount) to [ravi](receiver)") become plain text and
+`out_of_scope` becomes our `unknown`. Any sentence of the held-out set
+(data/heldout/heldout.yaml) is left out, so the figure reported on it stays honest even if
+one slips into the training file.
+"""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINING = ROOT / "data" / "nlu.yml"
+HELDOUT = ROOT / "data" / "heldout" / "heldout.yaml"
+
+ENTITY = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+RENAMED = {"out_of_scope": "unknown"}
+
+
+def heldout_texts(path: Path = HELDOUT) -> set[str]:
+    if not path.is_file():
+        return set()
+    return {item["text"] for item in yaml.safe_load(path.read_text(encoding="utf-8"))}
+
+
+def training_examples(path: Path = TRAINING) -> list[tuple[str, str]]:
+    """(text, intent) for every example in the Rasa training file, held-out ones excluded."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    held = heldout_texts()
+    pairs: list[tuple[str, str]] = []
+    for block in data["nlu"]:
+        if "intent" not in block:
+            continue  # regexes and synonyms
+        intent = RENAMED.get(block["intent"], block["intent"])
+        for line in block["examples"].splitlines():
+            text = ENTITY.sub(r"\1", line.strip().removeprefix("- ")).strip()
+            if text and text not in held:
+                pairs.append((text, intent))
+    return pairs

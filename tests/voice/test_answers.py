@@ -1,0 +1,76 @@
+"""Bare answers checked against what the conversation waits for (no models: the ranking
+on real audio is covered by tests/voice/test_spoken_answers.py)."""
+
+import numpy as np
+import pytest
+
+from banking import ContactEntry
+from dialogue.expectation import expectation
+from voice.answers import AnswerSettings, amount_only, choose, recognise, repair_amount
+
+CONTACTS = [ContactEntry(alias, user) for alias, user in (("ravi", 3), ("jane", 2), ("mom", 4))]
+SETTINGS = AnswerSettings(enabled=True, min_logprob=-8.0, min_margin=2.0, doubt_below=-9.0)
+AUDIO = np.zeros(16000, dtype=np.float32)
+
+
+def ranker(scores: dict[str, float]):
+    return lambda audio, phrases: [scores.get(phrase, -20.0) for phrase in phrases]
+
+
+@pytest.mark.parametrize(
+    ("heard", "repaired"),
+    [
+        ("2.5 like.", "2.5 lakh."),
+        ("1 lag 50,000.", "1 lakh 50,000."),
+        ("1, 50,000.", "1,50,000."),
+        ("1.50.000.", "150000."),
+        ("15th hundred.", "15 hundred."),
+        ("1.2 core.", "1.2 crore."),
+        ("300.", "300."),
+    ],
+)
+def test_whispers_slips_on_indian_amounts_are_put_right(heard: str, repaired: str) -> None:
+    assert repair_amount(heard) == repaired
+
+
+@pytest.mark.parametrize("heard", ["One back.", "300 100.", "300 hundred."])
+def test_an_amount_with_a_stray_word_or_said_twice_is_doubtful(heard: str) -> None:
+    """ "300 100." and "300 hundred." are whisper's "three hundred" heard twice over: taken
+    as written they would move 300 rupees with 100 after it, or 30,000."""
+    assert not amount_only(heard)
+    expecting = expectation("amount", CONTACTS)
+    assert recognise(heard, AUDIO, expecting, ranker({}), SETTINGS).how == "doubtful"
+
+
+@pytest.mark.parametrize("heard", ["1 lakh 50,000 rupees.", "15 hundred.", "5 rupees 50 paise."])
+def test_one_amount_is_taken(heard: str) -> None:
+    assert amount_only(heard)
+
+
+def test_a_contact_ranked_from_a_misheard_answer_is_asked_about() -> None:
+    expecting = expectation("receiver", CONTACTS)
+    heard = recognise("Tomorrow", AUDIO, expecting, ranker({"To Mom.": -6.0}), SETTINGS)
+    assert (heard.text, heard.how) == ("To Mom.", "doubtful")
+
+
+def test_two_close_contacts_choose_none() -> None:
+    expecting = expectation("receiver", CONTACTS)
+    assert expecting is not None
+    scores = {phrase: -20.0 for phrase in expecting.phrases} | {"Ravi.": -6.0, "Jane.": -7.0}
+    assert choose(scores, expecting.meaning, SETTINGS) == ("Ravi.", False)
+    heard = recognise("Rainy.", AUDIO, expecting, ranker(scores), SETTINGS)
+    assert (heard.text, heard.how) == ("Rainy.", "open")
+
+
+def test_a_named_contact_the_audio_does_not_bear_out_is_doubtful() -> None:
+    expecting = expectation("receiver", CONTACTS)
+    assert recognise("Ravi.", AUDIO, expecting, ranker({"Ravi.": -12.0}), SETTINGS).how == (
+        "doubtful"
+    )
+    assert recognise("Ravi.", AUDIO, expecting, ranker({"Ravi.": -3.0}), SETTINGS).how == "open"
+
+
+def test_a_yes_ranked_clearly_is_taken() -> None:
+    expecting = expectation("confirmation", CONTACTS)
+    heard = recognise("Console.", AUDIO, expecting, ranker({"Cancel.": -5.0}), SETTINGS)
+    assert (heard.text, heard.how) == ("Cancel.", "ranked")
