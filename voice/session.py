@@ -22,7 +22,8 @@ so a client cannot make utterances faster than it could speak them.
 Speech over the assistant's reply stops it (barge-in) once it has gone on without a pause
 for `voice.turn.barge_in_ms` or, shorter, once its words are heard at a pause and are more
 than a backchannel ("mm-hmm", "okay"): a listener's acknowledgement neither stops the reply
-nor makes a turn.
+nor makes a turn. Barge-in stops the reply's speech, never its answer: a reply cut off
+before its speech was ready is still sent as text.
 
 A turn the cascade sends to the slow LLM stage is acknowledged at once ("One moment."),
 so that the caller does not wait in silence; the stage's time budget (llm.time_budget_s)
@@ -191,9 +192,10 @@ class VoiceSession:
         if services.turn is not None:  # the judge ends complete turns; this is the longest wait
             vad = vad.model_copy(update={"hangover_ms": self._turn.max_silence_ms})
         self._endpointer = Endpointer(SileroVad(services.vad_model), vad)
-        self._inbox: asyncio.Queue[_Utterance | _Typed | _Password] = asyncio.Queue(
-            settings.max_waiting_turns
-        )
+        self._inbox: asyncio.Queue[_Utterance | _Typed | _Password] = asyncio.Queue()
+        # Turns taken and not yet answered: the one being answered and those waiting behind
+        # it (counted here, as the worker may not have taken the first from the inbox yet).
+        self._unanswered = 0
         self._early: tuple[int, asyncio.Task[Transcript]] | None = None
         self._admitted: bool | None = None  # the current utterance's; None: not asked yet
         self._transcribing = asyncio.Lock()
@@ -298,12 +300,13 @@ class VoiceSession:
         return self._admitted
 
     async def _enqueue(self, item: "_Utterance | _Typed | _Password") -> None:
-        try:
-            self._inbox.put_nowait(item)
-        except asyncio.QueueFull:
+        if self._unanswered > self.services.settings.max_waiting_turns:
             if isinstance(item, _Utterance) and item.early is not None:
                 item.early.cancel()
             await self.output.send(events.Error(TOO_MANY_WAITING))
+            return
+        self._unanswered += 1
+        self._inbox.put_nowait(item)
 
     def _drop_early(self) -> None:
         early, self._early = self._early, None
@@ -410,6 +413,8 @@ class VoiceSession:
             except Exception:
                 log.exception("voice turn failed (user %s)", self.user_id)
                 await self.output.send(events.Error("Sorry, something went wrong with that turn."))
+            finally:
+                self._unanswered -= 1
 
     async def _utterance(self, utterance: _Utterance) -> None:
         transcript = await (utterance.early or self._transcribe(utterance.audio))
@@ -522,15 +527,26 @@ class VoiceSession:
         tts = self.services.tts
         pieces = iter(tts.pieces(reply.reply))
         synthesis_started = time.perf_counter()
-        first = await _next_piece(pieces)
+        try:
+            first = await _next_piece(pieces)
+        except asyncio.CancelledError:
+            # Cut off before its speech was ready (the user spoke or typed again): the turn
+            # happened, a transfer it reports was made, so its answer is still given as text.
+            await asyncio.shield(_quietly(self._send_reply(reply, timings, since)))
+            raise
         timings["tts_first_ms"] = _ms_since(synthesis_started)
+        await self._send_reply(reply, timings, since)
+        for listener in self.services.listeners:
+            listener(timings)
+        await self._play(first, pieces)
+
+    async def _send_reply(
+        self, reply: AssistantReply, timings: dict[str, int], since: float
+    ) -> None:
         timings["total_ms"] = timings.get("endpoint_ms", 0) + _ms_since(since)
         awaiting = (reply.data or {}).get("awaiting")  # Assistant.turn() always says
         await self.output.send(events.Reply(reply, self.session_id, dict(timings), awaiting))
         log.info("voice turn user=%s %s", self.user_id, _format_timings(timings))
-        for listener in self.services.listeners:
-            listener(timings)
-        await self._play(first, pieces)
 
     async def _play(self, first: bytes | None, pieces: Iterator[bytes]) -> None:
         """Speech, piece by piece as the channel takes it (its playout paces it)."""
