@@ -139,6 +139,7 @@ def test_a_database_restart_under_keyed_load_answers_503_and_pays_each_key_at_mo
                 chat_url = f"ws://127.0.0.1:{port}/api/ai/chat/ws?user_id=1"
                 voice_url = f"ws://127.0.0.1:{port}/ws/voice?user_id=1"
                 with connect(chat_url) as chat_socket, connect(voice_url) as voice_socket:
+                    _until_open(chat_socket, voice_socket)
                     while len(answers) < 40:
                         time.sleep(0.05)
                     database.stop()
@@ -250,6 +251,14 @@ def _chat_reply(chat_socket) -> str:
             words.append(event["content"])
         assert event["type"] in ("chat_start", "chat_chunk"), event
     return "".join(words)
+
+
+def _until_open(chat_socket, voice_socket) -> None:
+    """Both sockets past their opening lookups (the user, the contacts), which read the
+    database: the outage is meant to come in the middle of conversations."""
+    chat_socket.send(json.dumps({"type": "ping"}))
+    assert json.loads(chat_socket.recv(timeout=30))["type"] == "pong"
+    assert json.loads(voice_socket.recv(timeout=30))["type"] == "ready"
 
 
 def _voice_reply(voice_socket) -> str:

@@ -17,7 +17,7 @@ import httpx
 from tests.conftest import VOICE_OFF, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-READY_TIMEOUT_S = 180
+READY_TIMEOUT_S = 600  # a hang guard only: two Rasa children and three servers on 2 busy cores
 
 
 @contextlib.contextmanager

@@ -104,7 +104,10 @@ def test_a_complete_command_is_answered_sooner_than_the_longest_wait(
             client.speak(read_wav(cached_spoken_wav("check my balance", "en-us", 150, 50))[0])
             reply = client.until("reply")
     turn = voice_server.app.state.services.voice.settings.turn
-    assert reply["timings"]["endpoint_ms"] < turn.max_silence_ms / 2
+    timings = reply["timings"]
+    # The silence heard before the answer began is the pause that starts whisper, whisper's
+    # time (slower on a busy machine) and the wait the judge chose: that wait was short.
+    assert timings["endpoint_ms"] - timings["stt_compute_ms"] < turn.max_silence_ms / 2, timings
 
 
 def test_a_pause_inside_a_transfer_on_the_phone_is_not_the_end_of_the_turn(
@@ -173,14 +176,15 @@ def test_a_real_interruption_still_stops_the_reply(voice_server: VoiceServer) ->
         client.until("ready")
         with client.open_microphone():
             long_reply(client)
-            began = time.monotonic()
             client.speak(said("check my balance", "en-us"))
             stopped = client.until("audio_end")
             stopped_at = client.arrived[-1]
             answer = client.until("reply")
     assert stopped["interrupted"] is True
-    # Within the barge-in wait, plus the VAD's start and a frame or two of the microphone.
-    assert stopped_at - began < turn.barge_in_ms / 1000 + 0.5
+    # Within the barge-in wait, plus the VAD's start and a frame or two of the microphone,
+    # from the first frame of speech sent.
+    assert client.speech_sent_at is not None
+    assert stopped_at - client.speech_sent_at < turn.barge_in_ms / 1000 + 0.5
     assert answer["reply"].startswith("Your current account balance is")
 
 

@@ -24,6 +24,7 @@ class VoiceClient:
         self.arrived: list[float] = []  # time.monotonic() of each event's arrival
         self.audio = bytearray()
         self._speech: list[bytes] = []  # frames an open microphone sends next
+        self.speech_sent_at: float | None = None  # the first frame of the last speak(), sent
         self._lock = threading.Lock()
 
     def __enter__(self) -> "VoiceClient":
@@ -64,7 +65,10 @@ class VoiceClient:
             while not stopped.is_set():
                 with self._lock:
                     frame = self._speech.pop(0) if self._speech else silence
+                    first = frame is not silence and self.speech_sent_at is None
                 self.socket.send(frame)
+                if first:
+                    self.speech_sent_at = time.monotonic()
                 next_at += FRAME_S
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
@@ -82,6 +86,7 @@ class VoiceClient:
         pcm += bytes(-len(pcm) % step)
         with self._lock:
             self._speech.extend(pcm[start : start + step] for start in range(0, len(pcm), step))
+            self.speech_sent_at = None
 
     def spoken(self) -> float:
         """Once the microphone has sent all the speech given to it: the time.monotonic()."""
