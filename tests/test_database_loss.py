@@ -26,6 +26,7 @@ import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from banking.db import DATABASE_RETRY_S
@@ -155,6 +156,7 @@ def test_a_database_restart_under_keyed_load_answers_503_and_pays_each_key_at_mo
                     said = _chat_reply(chat_socket)
                     voice_socket.send(json.dumps({"type": "text", "text": "my balance"}))
                     spoken = _voice_reply(voice_socket)
+                    opened = [_refused_at_open(url) for url in (chat_url, voice_url)]
                     time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
                     database.start()
                     # The pool recovers by itself: no restart of the server.
@@ -176,6 +178,7 @@ def test_a_database_restart_under_keyed_load_answers_503_and_pays_each_key_at_mo
         assert response.headers["Retry-After"] == str(DATABASE_RETRY_S)
     assert said == BANK_UNREACHABLE
     assert spoken == BANK_UNREACHABLE
+    assert opened == [(BANK_UNREACHABLE, 1013)] * 2  # "try again later", not a server error
     unreachable = [body for status, body, _ in answers.values() if status == 503]
     assert unreachable, "no keyed transfer was refused while the database was away"
     assert all(body == UNREACHABLE for body in unreachable)
@@ -259,6 +262,15 @@ def _until_open(chat_socket, voice_socket) -> None:
     chat_socket.send(json.dumps({"type": "ping"}))
     assert json.loads(chat_socket.recv(timeout=30))["type"] == "pong"
     assert json.loads(voice_socket.recv(timeout=30))["type"] == "ready"
+
+
+def _refused_at_open(url: str) -> tuple[str, int | None]:
+    """A socket opened while the database is away: what it is told, and its close code."""
+    with connect(url) as socket:
+        told = json.loads(socket.recv(timeout=30))
+        with pytest.raises(ConnectionClosed):
+            socket.recv(timeout=10)
+    return told["message"], socket.close_code
 
 
 def _voice_reply(voice_socket) -> str:

@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import HTMLResponse
 
-from banking.api.deps import BankDep, known_user, over_limit, token_ended
+from banking.api.deps import BankDep, close_code_for, known_user, over_limit, token_ended
+from banking.db import DATABASE_UNREACHABLE
+from banking.refusals import BANK_UNREACHABLE
 from dialogue.api.deps import SESSION_ID_PATTERN, AssistantDep
 from voice import browser_protocol as wire
 from voice.deps import VoiceDep, text_message_limit
@@ -88,7 +90,7 @@ async def voice_socket(websocket: WebSocket, assistant: AssistantDep, voice: Voi
     if isinstance(user_id, str) or voice is None:
         problem = user_id if isinstance(user_id, str) else "The voice channel is off here."
         await websocket.send_text(wire.encode(Error(problem)))
-        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+        await websocket.close(code=close_code_for(problem))
         return
     session_id = websocket.query_params.get("session_id")
     if session_id is not None and not re.fullmatch(SESSION_ID_PATTERN, session_id):
@@ -120,8 +122,13 @@ async def _converse(
     # ?session_id= (the one a ready event named) continues that conversation, on any process.
     session = VoiceSession(voice, user_id, output, session_id, admit=admit)
     max_text_bytes = text_message_limit(websocket)
-    await session.start()
     try:
+        try:
+            await session.start()  # reads the user's contact names
+        except DATABASE_UNREACHABLE:
+            await output.send(Error(BANK_UNREACHABLE))
+            await websocket.close(code=close_code_for(BANK_UNREACHABLE))
+            return
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":

@@ -38,8 +38,9 @@ from banking.api.ratelimit import (
 )
 from banking.auth import InvalidToken, Tokens
 from banking.bank import Bank
+from banking.db import DATABASE_UNREACHABLE
 from banking.idempotency import KeyInProgress, KeyReused, fingerprint, transfer_id_for
-from banking.refusals import USER_NOT_FOUND
+from banking.refusals import BANK_UNREACHABLE, USER_NOT_FOUND
 from banking.statements import Statements
 from banking.users import Profile, Role, UnknownUser, Users
 
@@ -371,15 +372,25 @@ async def known_user(connection: HTTPConnection, users: KnowsUsers) -> int | str
         user_id = await channel_user(
             connection, None if named is None else _USER_ID.validate_json(named)
         )
+        if user_id is None:
+            return CONNECT_HINT
+        if not await run_in_threadpool(users.knows, user_id):
+            return USER_NOT_FOUND
     except ValidationError:
         return CONNECT_HINT
     except ApiError as refusal:
         return refusal.message
-    if user_id is None:
-        return CONNECT_HINT
-    if not await run_in_threadpool(users.knows, user_id):
-        return USER_NOT_FOUND
+    except DATABASE_UNREACHABLE:  # HTTP's 503: the socket closes with "try again later"
+        return BANK_UNREACHABLE
     return user_id
+
+
+def close_code_for(refusal: str) -> int:
+    """The close code of a socket refused with `refusal`: 1013 (try again later) while the
+    bank cannot be reached, else 1008 (policy violation)."""
+    if refusal == BANK_UNREACHABLE:
+        return status.WS_1013_TRY_AGAIN_LATER
+    return status.WS_1008_POLICY_VIOLATION
 
 
 async def token_ended(connection: HTTPConnection, user_id: int) -> str | None:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +36,7 @@ from banking.api.deps import (
     IdempotencyKey,
     UserId,
     acting_user,
+    close_code_for,
     idempotent,
     known_user,
     over_limit,
@@ -239,9 +240,9 @@ async def _send_error(websocket: WebSocket, message: str) -> None:
 
 
 async def _refuse(websocket: WebSocket, message: str) -> None:
-    """Say why, then close with 1008 (policy violation)."""
+    """Say why, then close (1008, or 1013 while the bank cannot be reached)."""
     await _send_error(websocket, message)
-    await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+    await websocket.close(code=close_code_for(message))
 
 
 async def _stream(websocket: WebSocket, answer: AssistantReply) -> None:
