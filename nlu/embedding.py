@@ -14,13 +14,13 @@ import struct
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
 from nlu.model_files import MODELS_DIR, entry_for, require
 from nlu.onnx_graph import MICROSOFT, Graph
+from nlu.onnx_session import cpu_session
 
 MODEL_FILE = "minilm-l6-v2/model.safetensors"
 TOKENIZER_FILE = "minilm-l6-v2/tokenizer.json"
@@ -135,13 +135,7 @@ class SentenceEncoder:
             weights["embeddings.position_embeddings.weight"]
             + weights["embeddings.token_type_embeddings.weight"][0]
         )
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(
-            encoder_graph(weights), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self.session = cpu_session(encoder_graph(weights))
 
     def encode(self, texts: list[str]) -> Matrix:
         """One row per text, in order; texts of similar length are batched together."""

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 from pydantic import BaseModel, ConfigDict
 
 from dialogue.speech import aloud
+from nlu.onnx_session import cpu_session
 from voice.audio import float_to_pcm16
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -53,14 +53,8 @@ class TextToSpeech:
     """One piper voice; synthesis runs one piece at a time (callers use a worker thread)."""
 
     def __init__(self, voice_path: Path, settings: TtsSettings) -> None:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = settings.cpu_threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         config = PiperConfig.from_dict(json.loads(Path(f"{voice_path}.json").read_text()))
-        session = onnxruntime.InferenceSession(
-            str(voice_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = cpu_session(voice_path, settings.cpu_threads)
         self._voice = PiperVoice(session=session, config=config)
         self._synthesis = SynthesisConfig(length_scale=settings.length_scale)
         self._settings = settings

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from faster_whisper.feature_extractor import FeatureExtractor
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialogue.conversation import Awaiting
 from nlu import rules
+from nlu.onnx_session import cpu_session
 from voice.audio import PIPELINE_RATE
 
 WINDOW_S = 8  # Smart Turn reads the last 8 s
@@ -76,13 +76,7 @@ class SmartTurn:
     """Smart Turn v3.2: probability that the speaker has finished their turn."""
 
     def __init__(self, model_path: Path, cpu_threads: int = 1) -> None:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = cpu_threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 4
-        self._session = onnxruntime.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(model_path, cpu_threads)
         self._input = self._session.get_inputs()[0].name
         self._features = FeatureExtractor(chunk_length=WINDOW_S)
         self._lock = threading.Lock()  # the extractor is not shared between threads

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from pydantic import BaseModel, ConfigDict
 
+from nlu.onnx_session import cpu_session
 from voice.audio import PIPELINE_RATE
 
 WINDOW = 512  # samples per VAD window at 16 kHz: 32 ms
@@ -37,13 +37,7 @@ class SileroVad:
     """Speech probability of consecutive 512-sample windows; keeps the model's state."""
 
     def __init__(self, model_path: Path) -> None:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 4
-        self._session = onnxruntime.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(model_path)
         self.reset()
 
     def reset(self) -> None:
