@@ -316,7 +316,7 @@ class VoiceSession:
     async def _judge(self, pause: SpeechPaused, transcribing: "asyncio.Task[Transcript]") -> None:
         """At a pause: a barge-in if the words are more than a backchannel; the end of the
         turn now if it is complete, else after `max_silence_ms` of silence at most."""
-        utterance, paused_at = self._utterances, time.perf_counter()
+        utterance = self._utterances
         judge = self.services.turn
         try:
             transcript = await asyncio.shield(transcribing)
@@ -341,11 +341,8 @@ class VoiceSession:
                 if utterance == self._utterances:
                     self._turn_cpu_ms = verdict.cpu_ms
                 log.debug("end of turn by the model: %s", verdict)
-            waited_ms = self.services.settings.vad.early_transcribe_ms
-            left_ms = judge.settle_ms(complete, self._awaiting) - waited_ms - _ms_since(paused_at)
-            if left_ms > 0:
-                await asyncio.sleep(left_ms / 1000)  # if no more audio comes
-            await self._handle(self._endpointer.end_pause(pause.number))
+            settle_ms = judge.settle_ms(complete, self._awaiting)
+            await self._handle(self._endpointer.end_pause(pause.number, settle_ms))
         except asyncio.CancelledError:
             raise
         except Exception:

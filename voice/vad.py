@@ -119,6 +119,7 @@ class Endpointer:
         self._silence_ms = 0
         self._last_voiced = 0  # windows up to and including the last voiced one
         self._paused_sent = False
+        self._end_at_silence_ms: int | None = None  # set by end_pause
 
     def feed(self, samples: np.ndarray) -> list[EndpointEvent]:
         self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
@@ -135,10 +136,15 @@ class Endpointer:
             return []
         return [self._end()]
 
-    def end_pause(self, number: int) -> list[EndpointEvent]:
-        """End the utterance at pause `number` (its turn is complete), unless the speaker
-        spoke again after it or it has already ended."""
+    def end_pause(self, number: int, at_silence_ms: int = 0) -> list[EndpointEvent]:
+        """End the utterance at pause `number` (its turn is complete) once the silence has
+        lasted `at_silence_ms` of audio (now, if it has), unless the speaker spoke again
+        after it or it has already ended. Counted in audio, not on the clock: audio that
+        comes late (a busy machine, a slow network) is heard before the turn ends."""
         if not (self._speaking and self._paused_sent and self._pauses == number):
+            return []
+        if self._silence_ms < at_silence_ms:
+            self._end_at_silence_ms = at_silence_ms
             return []
         return [self._end()]
 
@@ -164,11 +170,15 @@ class Endpointer:
             self._silence_ms = 0
             self._last_voiced = len(self._windows)
             self._paused_sent = False
+            self._end_at_silence_ms = None  # the speaker went on: that pause is not the end
         elif probability < settings.threshold - 0.15:
             self._silence_ms += WINDOW_MS
         if len(self._windows) * WINDOW_MS >= settings.max_utterance_s * 1000:
             return [self._end()]
-        if self._silence_ms >= settings.hangover_ms:
+        end_at_ms = settings.hangover_ms
+        if self._end_at_silence_ms is not None:
+            end_at_ms = min(end_at_ms, self._end_at_silence_ms)
+        if self._silence_ms >= end_at_ms:
             return [self._end()]
         if self._silence_ms >= settings.early_transcribe_ms and not self._paused_sent:
             self._paused_sent = True

@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 from server import create_app
 from tests.conftest import serving, settings_for
 from tests.voice.conftest import VoiceServer
-from tests.voice.spoken import PAD_S, cached_spoken_wav, words
+from tests.voice.spoken import cached_spoken_wav, words
 from tests.voice.twilio_peer import FRAME_BYTES, FRAME_S, TwilioPeer
 from voice import twilio
 from voice.audio import PHONE_RATE, PIPELINE_RATE, mulaw_decode, resample
@@ -100,9 +100,9 @@ def test_speaking_over_the_greeting_clears_it_and_is_answered(voice_server: Voic
     assert len(peer.received.clears) == 2
     cleared_at = peer.received.clears[1]
     assert speaking_from < cleared_at < spoke_until
-    # Nothing more of the greeting after the clear, until the words end (the clip ends
-    # with PAD_S[1] of silence), before which no answer can start.
-    assert not peer.audio_between(cleared_at + 0.1, spoke_until - PAD_S[1])
+    # Nothing more of the greeting after the clear, until the words end, before which no
+    # answer can start.
+    assert not peer.audio_between(cleared_at + 0.1, peer.words_ended_at)
     frames, _ = peer.reply_audio(1)
     assert_phone_audio(frames)
     assert "10000" in heard(voice_server, frames)

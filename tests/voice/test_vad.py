@@ -134,3 +134,28 @@ def test_a_click_is_discarded(vad_model: Path) -> None:
 
 def test_windows_are_32_ms() -> None:
     assert WINDOW_MS == 32
+
+
+def test_a_pause_ends_the_utterance_once_its_silence_is_heard_not_before(vad_model: Path) -> None:
+    """The end of a turn is counted in audio: however late the audio comes, the utterance
+    ends only once the silence asked for has been heard, and not if the speaker goes on."""
+    ep = endpointer(vad_model, hangover_ms=2000)
+    events = feed_in_frames(ep, np.concatenate([silence(0.5), trimmed("send five hundred")]))
+    events += feed_in_frames(ep, silence(0.3))
+    paused = events[-1]
+    assert isinstance(paused, SpeechPaused)
+    assert ep.end_pause(paused.number, at_silence_ms=600) == []  # 300 ms heard so far
+    ended = feed_in_frames(ep, silence(0.2))
+    assert ended == []
+    ended = feed_in_frames(ep, silence(0.2))
+    assert [type(event) for event in ended] == [UtteranceEnded]
+    assert 600 <= ended[0].silence_ms < 700
+
+    # Speech after the pause: that pause is no end; the next one is judged afresh.
+    ep = endpointer(vad_model, hangover_ms=2000)
+    feed_in_frames(ep, np.concatenate([silence(0.5), trimmed("send five hundred")]))
+    paused = feed_in_frames(ep, silence(0.3))[-1]
+    assert ep.end_pause(paused.number, at_silence_ms=600) == []
+    later = feed_in_frames(ep, np.concatenate([trimmed("to Ravi"), silence(1.0)]))
+    assert [type(event) for event in later] == [SpeechPaused]  # no end at 600 ms
+    assert ep.end_pause(later[0].number) != []  # now, at the second pause

@@ -61,7 +61,9 @@ class TwilioPeer:
         self.stream_sid = "MZ" + uuid.uuid4().hex
         self.received = Received()
         self._lock = threading.Lock()  # sends come from several threads
-        self._speech: list[bytes] = []  # frames the caller is saying, sent before silence
+        # frames the caller is saying, sent before silence; True marks the last with sound
+        self._speech: list[tuple[bytes, bool]] = []
+        self.words_ended_at = 0.0  # when the last frame with sound of the latest say() went
         self._playout_end = 0.0  # when the audio queued so far will have played
         self._chunk = 0
         self._stopped = threading.Event()
@@ -131,13 +133,20 @@ class TwilioPeer:
 
     def say(self, wav: Path) -> float:
         """Speak the WAV into the line at real time; returns when its last frame was sent
-        (the monotonic time then). Silence follows, as the line goes on."""
+        (the monotonic time then). Silence follows, as the line goes on.
+
+        `words_ended_at` says when the last frame with sound was sent: on a busy machine
+        the sender can stall and catch up, so the return time less the clip's trailing
+        silence is not when the words ended."""
         samples, rate = read_wav(wav)
-        audio = mulaw_encode(resample(samples, rate, RATE))
+        samples = resample(samples, rate, RATE)
+        audio = mulaw_encode(samples)
         audio += SILENCE[: -len(audio) % FRAME_BYTES]
         frames = [audio[i : i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES)]
+        loud = np.flatnonzero(np.abs(samples) > 0.01)
+        last_word = int(loud[-1]) // FRAME_BYTES if len(loud) else -1
         with self._lock:
-            self._speech.extend(frames)
+            self._speech.extend((frame, i == last_word) for i, frame in enumerate(frames))
         while True:
             with self._lock:
                 if not self._speech:
@@ -194,7 +203,7 @@ class TwilioPeer:
         next_at = time.monotonic()
         while not self._stopped.is_set():
             with self._lock:
-                frame = self._speech.pop(0) if self._speech else SILENCE
+                frame, words_end = self._speech.pop(0) if self._speech else (SILENCE, False)
                 self._chunk += 1
                 message = {
                     "event": "media",
@@ -211,6 +220,8 @@ class TwilioPeer:
                     self.socket.send(json.dumps(message))
                 except ConnectionClosed:
                     return
+                if words_end:
+                    self.words_ended_at = time.monotonic()
             next_at += FRAME_S
             time.sleep(max(0.0, next_at - time.monotonic()))
 
