@@ -2,9 +2,9 @@
 and for k-fold evaluation.
 
 Rasa's entity marks ("send [500](amount) to [ravi](receiver)") become plain text and
-`out_of_scope` becomes our `unknown`. Any sentence of the held-out set
-(data/heldout/heldout.yaml) is left out, so the figure reported on it stays honest even if
-one slips into the training file.
+`out_of_scope` becomes our `unknown`. Any sentence of a held-out set (data/heldout/) is
+left out, so the figure reported on it stays honest even if one slips into the training
+file.
 """
 
 import re
@@ -14,16 +14,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING = ROOT / "data" / "nlu.yml"
-HELDOUT = ROOT / "data" / "heldout" / "heldout.yaml"
+# The set reported on: 500 sentences written before the changes it measures, never tuned on.
+HELDOUT = ROOT / "data" / "heldout" / "fresh_test.yaml"
+# Reported twice before the fresh set was written, so no longer a held-out figure.
+EARLIER_HELDOUT = ROOT / "data" / "heldout" / "heldout.yaml"
 
 ENTITY = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 RENAMED = {"out_of_scope": "unknown"}
 
 
-def heldout_texts(path: Path = HELDOUT) -> set[str]:
-    if not path.is_file():
-        return set()
-    return {item["text"] for item in yaml.safe_load(path.read_text(encoding="utf-8"))}
+def heldout_texts(paths: tuple[Path, ...] = (HELDOUT, EARLIER_HELDOUT)) -> set[str]:
+    return {
+        item["text"]
+        for path in paths
+        if path.is_file()
+        for item in yaml.safe_load(path.read_text(encoding="utf-8"))
+    }
 
 
 def training_examples(path: Path = TRAINING) -> list[tuple[str, str]]:

@@ -22,6 +22,8 @@ HISTORY_CONFIDENCE = 0.9
 HISTORY_COUNT_CONFIDENCE = 0.92
 SPENDING_CONFIDENCE = 0.9
 PROBLEM_CONFIDENCE = 0.9
+# A question about how banking works, or a "send" that is no payment: no action, said surely.
+NOT_A_REQUEST_CONFIDENCE = 0.9
 UNSURE_CONFIDENCE = 0.45
 NOTHING_CONFIDENCE = 0.2
 
@@ -62,22 +64,33 @@ SEND_VERB = re.compile(
 MONEY_VERBS = frozenset({"transfer", "pay", "wire", "remit"})
 MONEY_WORDS = re.compile(r"\b(?:money|funds|cash|rupees?|rs|bucks|payment)\b|₹")
 NOT_A_TRANSFER = re.compile(
-    r"\b(?:bills?|invoice|text|message|location|email|uber|fact|joke|recipe)\b"
+    r"\b(?:bills?|invoice|texts?|messages?|sms|whatsapp|location|e-?mails?|uber|fact|joke|recipe"
+    r"|wishes|greetings|letter|parcel|documents?|photos?|pictures?|reminders?|invites?|link)\b"
 )
 BALANCE = re.compile(
-    r"\bbalance\b|\bhow much (?:money )?(?:do i have|have i got|is left|money is there"
+    r"\b(?:balance|bal|blance|balence|balanse|ballance)\b|\bkitna (?:paisa|paise|balance)\b"
+    r"|\bhow much (?:money )?(?:do i have|have i got|is left|money is there"
     r"|is (?:there )?in my (?:\w+ )?account)|\bmoney do i have\b"
     r"|\bwhat(?:'s| is) in my (?:bank )?account\b"
-    # Whether the money is there for something: a balance check by another name.
-    r"|\bcan i afford\b|\b(?:do i have|have i got|is there) enough (?:money|funds|cash|in my"
-    r"|to buy|for a)\b"
+)
+# Whether the money is there for something: a balance check by another name, even for a
+# bill ("do I have enough for the electricity bill?").
+AFFORD = re.compile(r"\bcan i afford\b|\b(?:do i have|have i got|is there|will i have) enough\b")
+NOT_MONEY = re.compile(
+    r"\b(?:rewards?|points|miles|time|data|storage|leaves?|borrow|loan|emi|mortgage|owe)\b"
 )
 NOT_BALANCE = re.compile(
     r"\b(?:rewards?|points|bills?|loan|credit card|to pay|owe|borrow|mortgage|miles)\b"
 )
 HISTORY = re.compile(
-    r"\btransactions?\b|\bstatements?\b|\bhistory\b|\bpassbook\b"
-    r"|\brecent (?:payments|activity|transfers|spending)\b"
+    r"\btransactions?\b|\btrans?ct?ions?\b|\bstatements?\b|\bhistory\b|\bhistroy\b|\bpassbook\b"
+    r"|\brecent (?:payments|activity|transfers|spending|credits?|debits?)\b"
+    # Money in or out, asked after: what the statement shows.
+    r"|\b(?:been|was|got|get) (?:credited|debited)\b|\bcredits? (?:to|in|into) my\b"
+    r"|\b(?:last|latest|most recent|recent) (?:amount|credit|debit|deposit)s?\b"
+    r"|\bdid i (?:receive|get) (?:any )?(?:money|payments?|funds)\b"
+    r"|\bwhen did i (?:last )?(?:pay|send)"
+    r"|\b(?:list|show)\b.* money i (?:sent|paid|received|got)\b"
 )
 NOT_HISTORY = re.compile(
     r"\b(?:fees?|declined|unauthori[sz]ed|block|fraud|dispute|limit|true|false|reverse|refund"
@@ -90,17 +103,38 @@ PROBLEM = re.compile(
     r"|\b(?:charged|debited|billed|paid) (?:me )?twice\b|\bdouble (?:charged|debited)\b"
     r"|\b(?:reverse|dispute|refund)\b|\bunauthori[sz]ed\b|\bfraud\w*|\bwrong(?:ly)?\b"
     r"|\b(?:not|isn't|aren't) mine\b|\bstolen\b|\b(?:unusual|strange|unfamiliar|suspicious|weird"
-    r"|duplicated?|revert|reversed)\b|\b(?:multiple|many|several|two|2) times\b|\bsomeone else\b"
+    r"|duplicated?|revert|reversed|mistakes?|mistakenly)\b"
+    r"|\b(?:multiple|many|several|two|2) times\b"
+    r"|\bsomeone else\b|\b(?:cut|deducted|taken) twice\b|\b(?:doesn't|does not|don't) match\b"
+    r"|\b(?:didn't|did not) do (?:that|this|it)\b|\bfailed\b|\b(?:want|get) (?:it|my money) back\b"
 )
 PAYMENT_WORDS = re.compile(
     r"\b(?:transactions?|payments?|charges?|charged|debits?|debited|withdrawals?|purchases?"
-    r"|direct debits?)\b"
+    r"|direct debits?|transfers?|transferred|deductions?|deducted|money|amount|sent|went|taken"
+    r"|took|paid|rupees?)\b"
+)
+# A question about how banking works ("what is a zero balance account?", "is it safe to
+# send money online?"), not a request about this user's money: the rules say so surely,
+# so that no later stage reads a balance or a transfer into it.
+GENERAL_QUESTION = re.compile(
+    r"\bwhat (?:does|do) (?:\w+ ){1,6}mean\b|\bmeaning of\b|\bexplain\b|\bdefinition\b"
+    r"|\bdifference between\b|\bwhat(?:'s| is| are) (?:a|an)\b|\bin general\b|\bis it safe\b"
+    r"|\b(?:are there|is there a|any) (?:\w+ )?(?:fees?|charges?)\b|\bfees? for\b"
+    r"|\bhow long does\b|\bwhat happens if\b"
+    r"|\bhistory of (?:the |a |an )?(?:indian|india|rbi|reserve|banks?|banking|money|currency)"
+    r"|\b(?<!my )(?:minimum|zero|average|average monthly|ledger|available) balance\b"
+    r"|\bbalance of payments\b|\binsufficient balance\b|\bconvert\b|\bexchange rates?\b"
+    r"|\bcharges? for\b"
+    r"|\baverage (?:indian|person|family|household|people)\b|\bpeople (?:usually|generally)\b"
+    r"|\bhow (?:do|can|should) (?:i|you|we) (?:open|read|get a|apply|track)\b"
 )
 # Moving money between the user's own accounts, which the assistant does not do.
 OWN_ACCOUNTS = re.compile(
     r"\b(?:between|across) (?:my |our )?(?:own |two |both )?(?:\w+ )?accounts\b"
-    r"|\b(?:from|to|into) (?:my |our )?(?:own |other )?(?:savings|checking|checkings|chequing"
-    r"|current|salary|joint|fixed deposit|fd|other|own|second)(?: account)?\b"
+    r"|\b(?:from|to|into|out of|in) (?:my |our |the )?(?:own |other )?(?:savings|checking|checkings"
+    r"|chequing|current|salary|joint|fixed deposit|fd|rd|recurring deposit|ppf|other|own|second"
+    r"|personal|business)(?: a/?c| account)?\b"
+    r"|\bself[ -]?transfer\b|\bboth (?:are |of them are )?mine\b|\bin my (?:own )?name\b"
 )
 BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|cash)\b")
 # Any word that shows a sentence is about this user's money; see `mentions_banking`.
@@ -137,11 +171,16 @@ COUNT_AFTER = re.compile(r"\b(?P<n>\d+)\s+(?:\w+\s+){0,2}?(?:transactions|paymen
 SINGLE_LATEST = re.compile(r"\b(?:last|latest|most recent|previous) (?:transaction|payment)\b")
 
 
+# "didnt", "doesnt", typed without the apostrophe the patterns expect.
+UNMARKED_NOT = re.compile(r"\b(did|does|do|is|are|was|were|ca|wo|has|have|had)nt\b")
+
+
 # One utterance is read by several stages and checks in a turn; normalise it once.
 @lru_cache(maxsize=1024)
 def normalise(text: str) -> str:
     """Lower-case, numbers as digits, fillers and stray punctuation gone, single spaces."""
     text = normalise_numbers(text.lower().replace("’", "'"))
+    text = UNMARKED_NOT.sub(r"\1n't", text)
     text = re.sub(r"[^\w\s.₹'-]|(?<!\d)\.|\.(?!\d)", " ", text)
     text = FILLERS.sub(" ", text)
     return re.sub(r"\s+", " ", text).strip()
@@ -155,12 +194,17 @@ def parse(text: str) -> NLUResult:
     words = normalise(text)
     if PROBLEM.search(words) and PAYMENT_WORDS.search(words):
         return NLUResult(intent="report_problem", confidence=PROBLEM_CONFIDENCE, source=SOURCE)
+    if GENERAL_QUESTION.search(words):
+        return NLUResult(intent="unknown", confidence=NOT_A_REQUEST_CONFIDENCE, source=SOURCE)
     send = SEND_VERB.search(words)
+    if send and NOT_A_TRANSFER.search(words) and _amount(words) is None:
+        return NLUResult(intent="unknown", confidence=NOT_A_REQUEST_CONFIDENCE, source=SOURCE)
     if send and not _moves_money(words, send["verb"]):
         send = None
     if send and send["verb"] == "give" and HISTORY.search(words) and _count(words) is not None:
         send = None  # "give me my last 2 transactions"
     wants_balance = bool(BALANCE.search(words)) and not NOT_BALANCE.search(words)
+    wants_balance |= bool(AFFORD.search(words)) and not NOT_MONEY.search(words)
     wants_history = bool(HISTORY.search(words)) and not NOT_HISTORY.search(words)
 
     if NEGATION.search(words):

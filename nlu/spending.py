@@ -9,7 +9,8 @@ import re
 
 SPENDING = re.compile(
     r"\bhow much (?:money |cash )?(?:did|have|had|do) i (?:spend|spent|spending|blow|blown)\b"
-    r"|\bhow much (?:did|have) i (?:pay|paid) (?:for|on)\b"
+    r"|\bhow much (?:did|have) i (?:pay|paid) (?:for|on|in|towards)\b"
+    r"|\bhow much (?:did|have) (?:my|the) (?:\w+ ){1,4}(?:come to|cost me|add up to)\b"
     r"|\bhow much (?:money )?(?:went|has gone|have i spent|did i spend) on\b"
     r"|\bwhat (?:did|have) i (?:spend|spent) (?:on|in|this|last|today|yesterday|so far)\b"
     r"|\b(?:my|total|monthly|weekly) (?:spending|spend|spends|expenses|expenditure)\b"

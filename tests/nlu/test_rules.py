@@ -164,3 +164,41 @@ def test_asking_for_transactions_is_still_history(text: str) -> None:
 )
 def test_transfers_between_own_accounts(text: str, own: bool) -> None:
     assert between_own_accounts(text) is own
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what does minimum balance mean",
+        "what is a zero balance savings account",
+        "explain what a passbook entry is",
+        "is it safe to transfer money using upi",
+        "are there any charges for sending money abroad",
+        "tell me the history of the reserve bank",
+        "send a birthday message to mom",
+        "send my location to ravi",
+    ],
+)
+def test_questions_about_banking_in_general_are_surely_no_request(text: str) -> None:
+    """Read surely as unknown, so that no later stage reads a balance or a transfer in."""
+    result = parse(text)
+    assert (result.intent, result.confidence) == ("unknown", 0.9)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("do i have enough for the water bill", "check_balance"),
+        ("will i have enough to cover rent", "check_balance"),
+        ("acct bal pls", "check_balance"),
+        ("has my salary been credited yet", "transaction_history"),
+        ("did i get any money from dad", "transaction_history"),
+        ("when did i last send money to priya", "transaction_history"),
+        ("how much did i pay in rent this month", "check_spending"),
+        ("i paid the wrong person by accident", "report_problem"),
+        ("my transfer failed but the money is gone", "report_problem"),
+        ("someone took 200 rupees i didnt authorise", "report_problem"),
+    ],
+)
+def test_wordings_beyond_the_keywords(text: str, intent: str) -> None:
+    assert parse(text).intent == intent
