@@ -19,6 +19,8 @@ connection in frames paced like a microphone, and reports:
 With `--pauses` it streams instead sentences said with a pause of 0.6-1.2 s in the middle
 ("send five hundred rupees to … Ravi") followed by silence, and counts the answers given
 inside the pause: a transcript that arrives before the sentence's last word was said.
+`--pauses-file bench/paused_heldout.yaml` uses held-out sentences instead (16, written by
+someone who had not seen voice/turn.py), and `--voices` other voices.
 
 The end-of-turn decision (voice.turn) is as configured; `--turn on` or `--turn off` (the
 silence hang-over alone ends every utterance) chooses, for a before/after.
@@ -28,7 +30,8 @@ summarised.
 Prints figures; never fails on timing.
 
     .venv/bin/python bench/bench_voice.py [--frame-ms 40] [--repeat 1] [--rules-only]
-        [--pauses] [--turn on|off]
+        [--pauses] [--pauses-file bench/paused_heldout.yaml] [--voices V1,V2]
+        [--turn on|off]
 """
 
 import argparse
@@ -45,6 +48,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import websockets
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
@@ -156,12 +160,14 @@ async def stream_paused(
     return result
 
 
-async def run_paused(base: str, frame_ms: int) -> list[PausedResult]:
+async def run_paused(
+    base: str, frame_ms: int, sentences: list[tuple[str, str]], voices: list[str]
+) -> list[PausedResult]:
     url = await _voice_url(base)
     results = []
-    for index, parts in enumerate(PAUSED):
+    for index, parts in enumerate(sentences):
         for shift, pause_s in enumerate(PAUSES_S):
-            voice = PAUSE_VOICES[(index + shift) % len(PAUSE_VOICES)]
+            voice = voices[(index + shift) % len(voices)]
             results.append(await stream_paused(url, parts, pause_s, voice, frame_ms))
             print(".", end="", flush=True)
     return results
@@ -298,6 +304,14 @@ def main() -> None:
     parser.add_argument("--rules-only", action="store_true", help="NLU by the rules alone")
     parser.add_argument("--pauses", action="store_true", help="sentences with a pause inside")
     parser.add_argument(
+        "--pauses-file",
+        type=Path,
+        help="--pauses with these sentences instead (bench/paused_heldout.yaml: held out)",
+    )
+    parser.add_argument(
+        "--voices", help="comma-separated voices for --pauses (festival:<name> too)"
+    )
+    parser.add_argument(
         "--turn", choices=["on", "off"], help="end of turn by meaning (default: config.yaml)"
     )
     args = parser.parse_args()
@@ -308,8 +322,13 @@ def main() -> None:
         server = start_server(port, Path(tmp) / "bench.db", None, extra)
         base = f"http://127.0.0.1:{port}"
         try:
-            if args.pauses:
-                report_paused(asyncio.run(run_paused(base, args.frame_ms)))
+            if args.pauses or args.pauses_file:
+                sentences = PAUSED
+                if args.pauses_file:
+                    items = yaml.safe_load(args.pauses_file.read_text(encoding="utf-8"))
+                    sentences = [(item["before"], item["after"]) for item in items]
+                voices = args.voices.split(",") if args.voices else PAUSE_VOICES
+                report_paused(asyncio.run(run_paused(base, args.frame_ms, sentences, voices)))
             else:
                 report(asyncio.run(run(base, args.frame_ms, args.repeat)))
         finally:
