@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from nlu.result import BANKING_INTENTS, NLUResult
 from nlu.rules import SOURCE as RULES
-from nlu.rules import mentions_banking
+from nlu.rules import about_own_money
 
 LATENCY_WINDOW = 500
 
@@ -120,7 +120,7 @@ class Pipeline:
         """Sure of what was said, an out-of-scope request included: no later stage is asked."""
         threshold = self.settings.thresholds.get(result.source, 1.0)
         learned = result.source != RULES and result.intent in BANKING_INTENTS
-        if learned and not mentions_banking(text):
+        if learned and not about_own_money(text):
             threshold = max(threshold, self.settings.unevidenced_threshold)
         return result.confidence >= threshold
 

@@ -65,7 +65,9 @@ MONEY_VERBS = frozenset({"transfer", "pay", "wire", "remit"})
 MONEY_WORDS = re.compile(r"\b(?:money|funds|cash|rupees?|rs|bucks|payment)\b|₹")
 NOT_A_TRANSFER = re.compile(
     r"\b(?:bills?|invoice|texts?|messages?|sms|whatsapp|location|e-?mails?|uber|fact|joke|recipe"
-    r"|wishes|greetings|letter|parcel|documents?|photos?|pictures?|reminders?|invites?|link)\b"
+    r"|wishes|greetings|letter|parcel|documents?|photos?|pictures?|reminders?|invites?|link"
+    r"|files?|resume|cv|notes?|voice notes?|attention|tips|advice|ideas?|suggestions?|feedback"
+    r"|respects?|compliments?|visit|calls?|report|form|details)\b"
 )
 BALANCE = re.compile(
     r"\b(?:balance|bal|blance|balence|balanse|ballance)\b|\bkitna (?:paisa|paise|balance)\b"
@@ -82,6 +84,26 @@ NOT_MONEY = re.compile(
 NOT_BALANCE = re.compile(
     r"\b(?:rewards?|points|bills?|loan|credit card|to pay|owe|borrow|mortgage|miles)\b"
 )
+# The words of a banking request in another sense: a body's or a life's balance, a
+# company's balance sheet, a browser's history, a statement of purpose. Surely no request.
+OTHER_SENSE = re.compile(
+    r"\b(?:to|how to|i) balance\b|\bbalance (?:a|an|the|on|my|your|sheet|certificate|into)\b"
+    r"|\b(?:work[- ]life|out of|colou?rs?|diet) balance\b|\bbalance is off\b"
+    r"|\b(?:browser|call|watch|youtube|search|medical|browsing|chat|order|credit) history\b"
+    r"|\bhistory (?:homework|of the|class|lesson|exam|of india|of my family)\b"
+    r"|\bstatement of (?:purpose|account format)\b|\b(?:opening|closing|personal|a) statement\b"
+)
+# Someone else's money ("my dad's balance", "her transactions", "how much did my son
+# spend"): not this user's to be read out.
+SOMEONE_ELSE = re.compile(
+    r"\b(?!(?:today|it|that|what|there|here|let|who|where|how|one)'s)\w+'s (?:\w+ ){0,2}"
+    r"(?:accounts?|balance|transactions?|statements?|spending|money|cash|history|net worth"
+    r"|salary|income|wealth)\b"
+    r"|\b(?:his|her|their) (?:\w+ )?(?:accounts?|balance|transactions?|statements?|spending)\b"
+    r"|\b(?:how much|what) (?:did|does|do|has|have) (?!i\b|we\b)(?:my |the |a |an |our )?"
+    r"(?:\w+ ){1,2}(?:spend|spent|earn|earned|have|send|sent)\b"
+    r"|\b(?:can|could|does|will) (?:my )?(?:\w+ ){0,2}(?:check|see) (?:his|her|their)\b"
+)
 HISTORY = re.compile(
     r"\btransactions?\b|\btrans?ct?ions?\b|\bstatements?\b|\bhistory\b|\bhistroy\b|\bpassbook\b"
     r"|\brecent (?:payments|activity|transfers|spending|credits?|debits?)\b"
@@ -94,8 +116,12 @@ HISTORY = re.compile(
 )
 NOT_HISTORY = re.compile(
     r"\b(?:fees?|declined|unauthori[sz]ed|block|fraud|dispute|limit|true|false|reverse|refund"
-    r"|twice|wrong|mistake|duplicate|incorrect|recogni[sz]e|charged|why|problem|exam)\b"
-    r"|\bhow (?:do|can|does|long)\b|\bcan i use\b"
+    r"|twice|wrong|mistake|duplicate|incorrect|recogni[sz]e|charged|why|problem|exam"
+    r"|complaint|complain|disputed|stuck)\b"
+    r"|\bhow (?:do|can|does|long|many)\b|\bcan i use\b"
+    # Settings about statements and alerts, not a read-out of them.
+    r"|\b(?:frequency|alerts?|sms|notifications?|disable|enable|turn (?:off|on)|news|format"
+    r"|e-?mail address|charges)\b"
 )
 # A complaint or dispute about a payment: the fraud report and a human, never a read-out.
 PROBLEM = re.compile(
@@ -107,6 +133,9 @@ PROBLEM = re.compile(
     r"|\b(?:multiple|many|several|two|2) times\b"
     r"|\bsomeone else\b|\b(?:cut|deducted|taken) twice\b|\b(?:doesn't|does not|don't) match\b"
     r"|\b(?:didn't|did not) do (?:that|this|it)\b|\bfailed\b|\b(?:want|get) (?:it|my money) back\b"
+    r"|\b(?:didn't|did not|never|not) (?:give|get|receive|recieve|reach|arrive|received|recieved"
+    r"|reached|arrived|credited)\b|\bovercharged\b|\bstuck\b|\bcomplaint\b|\bcomplain\b"
+    r"|\b(?:hasn't|has not|haven't|have not|wasn't|was not) (?:been )?(?:updated|added|credited)\b"
 )
 PAYMENT_WORDS = re.compile(
     r"\b(?:transactions?|payments?|charges?|charged|debits?|debited|withdrawals?|purchases?"
@@ -118,16 +147,25 @@ PAYMENT_WORDS = re.compile(
 # so that no later stage reads a balance or a transfer into it.
 GENERAL_QUESTION = re.compile(
     r"\bwhat (?:does|do) (?:\w+ ){1,6}mean\b|\bmeaning of\b|\bexplain\b|\bdefinition\b"
-    r"|\bdifference between\b|\bwhat(?:'s| is| are) (?:a|an)\b|\bin general\b|\bis it safe\b"
+    r"|\bdifference between\b|\bwhat(?:'s| is| are) (?:exactly |actually )?(?:a|an)\b"
+    r"|\bin general\b|\bis it (?:safe|legal)\b|\bwhich is better\b|\bhypothetically\b"
+    r"|\bwhat are the (?:\w+ )?(?:ways|rules|steps|options|documents)\b|\bideas for\b"
+    r"|\bwhat (?:usually )?happens (?:if|when)\b|\bhow is\b.*\bcalculated\b"
+    r"|\bhow do (?:scammers|people|banks|they)\b|\bhow many days does\b|\bhow can i tell if\b"
     r"|\b(?:are there|is there a|any) (?:\w+ )?(?:fees?|charges?)\b|\bfees? for\b"
     r"|\bhow long does\b|\bwhat happens if\b"
     r"|\bhistory of (?:the |a |an )?(?:indian|india|rbi|reserve|banks?|banking|money|currency)"
-    r"|\b(?<!my )(?:minimum|zero|average|average monthly|ledger|available) balance\b"
+    r"|\b(?<!my )(?:minimum|zero|average|average monthly) balance\b"
     r"|\bbalance of payments\b|\binsufficient balance\b|\bconvert\b|\bexchange rates?\b"
     r"|\bcharges? for\b"
-    r"|\baverage (?:indian|person|family|household|people)\b|\bpeople (?:usually|generally)\b"
+    r"|\bwhat exactly is\b|\baverage\b.*\b(?:indian|person|family|household|people)\b"
+    r"|\bpeople (?:usually|generally)\b|\bis (?:that|this|it) allowed\b"
+    r"|\bwhere (?:do|can) i (?:go )?to\b"
     r"|\bhow (?:do|can|should) (?:i|you|we) (?:open|read|get a|apply|track)\b"
 )
+# The same, only when the sentence says nothing of the speaker ("how to check a balance",
+# not "how to check my balance", which asks for it).
+IMPERSONAL_QUESTION = re.compile(r"\bhow to\b|\bsuppose\b|\bwhat if\b|\bshould one\b")
 # Moving money between the user's own accounts, which the assistant does not do.
 OWN_ACCOUNTS = re.compile(
     r"\b(?:between|across) (?:my |our )?(?:own |two |both )?(?:\w+ )?accounts\b"
@@ -137,12 +175,20 @@ OWN_ACCOUNTS = re.compile(
     r"|\bself[ -]?transfer\b|\bboth (?:are |of them are )?mine\b|\bin my (?:own )?name\b"
 )
 BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|cash)\b")
-# Any word that shows a sentence is about this user's money; see `mentions_banking`.
+# Any word that shows a sentence is about money; see `about_own_money`.
 BANKING_EVIDENCE = re.compile(
     r"\b(?:money|accounts?|bank|rupees?|rs|bucks|payments?|funds|cash|balance|transactions?"
     r"|statement|passbook|spen[dt]|spending|expenses?|expenditures?|paid|pay|send|sent|transfer\w*"
     r"|owe|broke|left|savings|checking|purchases?|bought|afford|overdrawn|finances?|outgoings"
     r"|debits?|credits?)\b|₹"
+)
+
+# Words by which a sentence says it is about the speaker's own money.
+SELF = re.compile(r"\b(?:my|me|i|i'm|i've|i'd|i'll|im|mine|our|us|we|myself)\b")
+# A request said as a command: "send 500 to Ravi", "show the last five payments".
+REQUEST_START = re.compile(
+    r"(?:send|transfer|pay|give|wire|remit|move|make|initiate|show|list|tell|check|get|read"
+    r"|display|fetch|total|current|how much)\b"
 )
 
 CURRENCY_BEFORE = re.compile(rf"(?:₹|\brs\.?|\binr)\s*(?P<n>{NUMBER})")
@@ -192,12 +238,15 @@ def parse(text: str) -> NLUResult:
     if act:
         return NLUResult(intent=act, confidence=DIALOGUE_ACT_CONFIDENCE, source=SOURCE)
     words = normalise(text)
-    if PROBLEM.search(words) and PAYMENT_WORDS.search(words):
+    mine = bool(SELF.search(words))
+    general = GENERAL_QUESTION.search(words) or OTHER_SENSE.search(words)
+    general = general or (IMPERSONAL_QUESTION.search(words) and not mine)
+    if PROBLEM.search(words) and PAYMENT_WORDS.search(words) and (mine or not general):
         return NLUResult(intent="report_problem", confidence=PROBLEM_CONFIDENCE, source=SOURCE)
-    if GENERAL_QUESTION.search(words):
-        return NLUResult(intent="unknown", confidence=NOT_A_REQUEST_CONFIDENCE, source=SOURCE)
     send = SEND_VERB.search(words)
-    if send and NOT_A_TRANSFER.search(words) and _amount(words) is None:
+    not_a_payment = send and NOT_A_TRANSFER.search(words) and _amount(words) is None
+    someone_elses = SOMEONE_ELSE.search(words) and not send and _amount(words) is None
+    if general or not_a_payment or someone_elses:
         return NLUResult(intent="unknown", confidence=NOT_A_REQUEST_CONFIDENCE, source=SOURCE)
     if send and not _moves_money(words, send["verb"]):
         send = None
@@ -234,9 +283,15 @@ def parse(text: str) -> NLUResult:
     return _unsure(words)
 
 
-def mentions_banking(text: str) -> bool:
-    """Whether the sentence has any word about money; learned stages need more without one."""
-    return bool(BANKING_EVIDENCE.search(normalise(text)))
+def about_own_money(text: str) -> bool:
+    """Whether the sentence is about this user's own money: it has a word about money and
+    says whose (I, my, me) or is a request said short or as a command ("balance please",
+    "send 500 to Ravi"). "What is a minimum balance?" is not; learned stages need more
+    to read a banking request into such a sentence."""
+    words = normalise(text)
+    if not BANKING_EVIDENCE.search(words):
+        return False
+    return bool(SELF.search(words) or REQUEST_START.match(words)) or len(words.split()) <= 4
 
 
 def between_own_accounts(text: str) -> bool:

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from nlu.rules import between_own_accounts, parse
+from nlu.rules import about_own_money, between_own_accounts, parse
 
 
 @pytest.mark.parametrize(
@@ -202,3 +202,19 @@ def test_questions_about_banking_in_general_are_surely_no_request(text: str) -> 
 )
 def test_wordings_beyond_the_keywords(text: str, intent: str) -> None:
     assert parse(text).intent == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "own"),
+    [
+        ("how much money is left in my account", True),
+        ("balance please", True),
+        ("show the last five payments", True),
+        ("what is the usual minimum balance for savings accounts", False),
+        ("how long do transfers to other banks take", False),
+        ("what time is it", False),
+    ],
+)
+def test_whether_a_sentence_is_about_the_users_own_money(text: str, own: bool) -> None:
+    """Learned stages need a higher confidence to read a banking request into one that is not."""
+    assert about_own_money(text) is own

@@ -143,8 +143,7 @@ def long_reply(client: VoiceClient) -> None:
 @pytest.mark.xfail(
     strict=False,
     reason="flaky (failed 1 run in 3 here): whisper tiny.en sometimes hears espeak-ng's "
-    "'okay' / 'uh huh' as words, which then stop the reply; voice.turn is off by default "
-    "and issue 15 stays open for it",
+    "'okay' / 'uh huh' as other words, which then stop the reply",
 )
 def test_backchannels_over_a_reply_do_not_stop_it(voice_server: VoiceServer) -> None:
     with VoiceClient(voice_server.socket_url()) as client:
@@ -188,8 +187,8 @@ def test_a_real_interruption_still_stops_the_reply(voice_server: VoiceServer) ->
     assert answer["reply"].startswith("Your current account balance is")
 
 
-# voice.turn is off by default until a whole-suite failure with it on is understood
-# (config.yaml): on here, with the barge-in wait that lets backchannels pass.
+# voice.turn as by default (on), with the barge-in wait that lets backchannels pass
+# (voice.turn.barge_in_ms is 0 by default: any speech stops a reply at once).
 TURN_ON = {"BANKBOT_VOICE__TURN__ENABLED": "true", "BANKBOT_VOICE__TURN__BARGE_IN_MS": "600"}
 
 
