@@ -239,13 +239,14 @@ def parse(text: str) -> NLUResult:
         return NLUResult(intent=act, confidence=DIALOGUE_ACT_CONFIDENCE, source=SOURCE)
     words = normalise(text)
     mine = bool(SELF.search(words))
-    general = GENERAL_QUESTION.search(words) or OTHER_SENSE.search(words)
-    general = general or (IMPERSONAL_QUESTION.search(words) and not mine)
+    general = bool(GENERAL_QUESTION.search(words) or OTHER_SENSE.search(words)) or (
+        bool(IMPERSONAL_QUESTION.search(words)) and not mine
+    )
     if PROBLEM.search(words) and PAYMENT_WORDS.search(words) and (mine or not general):
         return NLUResult(intent="report_problem", confidence=PROBLEM_CONFIDENCE, source=SOURCE)
     send = SEND_VERB.search(words)
-    not_a_payment = send and NOT_A_TRANSFER.search(words) and _amount(words) is None
-    someone_elses = SOMEONE_ELSE.search(words) and not send and _amount(words) is None
+    not_a_payment = bool(send and NOT_A_TRANSFER.search(words)) and _amount(words) is None
+    someone_elses = bool(SOMEONE_ELSE.search(words)) and not send and _amount(words) is None
     if general or not_a_payment or someone_elses:
         return NLUResult(intent="unknown", confidence=NOT_A_REQUEST_CONFIDENCE, source=SOURCE)
     if send and not _moves_money(words, send["verb"]):
