@@ -42,7 +42,11 @@ NORM_EPS = 1e-7  # the variance floor of the waveform normalisation
 # ("show my last …" five transactions; "who did I pay last" waits for nothing longer).
 HANGING_WORDS = frozenset(
     "to and um umm uh uhh er erm hmm or for the a an of from with my your but so "
-    "last latest recent past".split()
+    "last latest recent past "
+    # Prepositions ("how much did I spend on …", "… during …") and a verb still
+    # waiting for its object ("can you send …").
+    "on in at about during into onto over under between through by towards via per than "
+    "send give show tell".split()
 )
 # What a listener says to show they follow, not to take the turn ("mm-hmm", "oh, I see").
 BACKCHANNEL_WORDS = frozenset(

@@ -224,6 +224,8 @@ def test_the_words_and_the_question_asked_decide_before_the_model(judge: TurnJud
     assert judge.by_words("500", "amount") is True
     assert judge.by_words("Check my balance.", None) is True  # the rules read it whole
     assert judge.by_words("Show my last.", None) is False  # … five transactions
+    assert judge.by_words("How much did I spend on?", None) is False  # … groceries
+    assert judge.by_words("Could you show?", None) is False  # … my transactions
     assert judge.by_words("What is the weather like?", None) is None  # the model decides
 
 
