@@ -342,7 +342,14 @@ class VoiceSession:
                     self._turn_cpu_ms = verdict.cpu_ms
                 log.debug("end of turn by the model: %s", verdict)
             settle_ms = judge.settle_ms(complete, self._awaiting)
-            await self._handle(self._endpointer.end_pause(pause.number, settle_ms))
+            ended = self._endpointer.end_pause(pause.number, settle_ms)
+            if not ended:
+                # The rest of the silence is counted in the audio heard, so audio that comes
+                # late is heard before the turn ends; if the stream stops (a client that
+                # sends nothing after its words), the clock ends the turn instead.
+                await asyncio.sleep(settle_ms / 1000)
+                ended = self._endpointer.end_pause(pause.number)
+            await self._handle(ended)
         except asyncio.CancelledError:
             raise
         except Exception:
