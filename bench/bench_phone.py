@@ -178,6 +178,7 @@ def measure_wer(
 
 
 SECRET = "bench-phone-registration-secret"
+DEMO_PIN = "1234"  # every demo user's published telephone PIN (data/demo_users.yaml)
 QUESTIONS = ("what is my balance", "check my balance", "how much money do I have")
 VOICES = ("en-us", "en+f2", "en-us+m3", "en+f4")
 AUDIBLE = 0.01
@@ -185,8 +186,9 @@ QUIET_S = 1.0  # no reply frame for this long: the reply (or greeting) is over
 
 
 async def phone_call(base: str, audiosocket_port: int, user: int, question: np.ndarray) -> float:
-    """One AudioSocket call: register, connect, listen to the greeting, ask; end of the
-    question's last audible sample → first frame of the answer, in ms."""
+    """One AudioSocket call: register, connect, type the PIN when asked, listen to the
+    greeting, ask; end of the question's last audible sample → first frame of the
+    answer, in ms."""
     async with httpx.AsyncClient() as client:
         form = {"caller": f"+1555010000{user}", "secret": SECRET}
         answer = await client.post(f"{base}/telephony/audiosocket/calls", data=form)
@@ -196,7 +198,13 @@ async def phone_call(base: str, audiosocket_port: int, user: int, question: np.n
     receiving = asyncio.create_task(_receive(reader, frames))
     try:
         writer.write(wire.call_id(call_id))
-        while not frames or time.perf_counter() - frames[-1] < QUIET_S:  # the greeting
+        while not frames:  # "type your PIN": the keys stop it, the greeting follows
+            await asyncio.sleep(0.02)
+        for key in DEMO_PIN + "#":
+            writer.write(wire.dtmf(key))
+            await asyncio.sleep(0.15)
+        typed = len(frames)
+        while len(frames) == typed or time.perf_counter() - frames[-1] < QUIET_S:
             await asyncio.sleep(0.02)
         heard_before = len(frames)
         audible = np.nonzero(np.abs(question) > AUDIBLE)[0]
