@@ -15,7 +15,7 @@ Prints figures; never fails on them.
 
     .venv/bin/python bench/bench_nlu.py [FILE] [--root CHECKOUT]
 
-FILE defaults to data/heldout/fresh_test.yaml (report that only once its figures are the
+FILE defaults to data/heldout/fresh_test2.yaml (report that only once its figures are the
 final ones; tune on data/dev/dev.yaml). `--root` runs the server of another checkout (a
 `git worktree` of an earlier commit, for the figures before a change) on the same set.
 """
@@ -42,7 +42,7 @@ from nlu.stages import RulesStage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("file", nargs="?", type=Path, default=ROOT / "data/heldout/fresh_test.yaml")
+    parser.add_argument("file", nargs="?", type=Path, default=ROOT / "data/heldout/fresh_test2.yaml")
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose server runs")
     args = parser.parse_args()
     items = yaml.safe_load(args.file.read_text(encoding="utf-8"))
