@@ -98,6 +98,12 @@ class SpaceBar:
 
     def resume(self) -> None:
         tty.setcbreak(self._fd)
+        # A read returns at once, empty if no key is waiting (VMIN 0, VTIME 0): Ctrl-C
+        # empties the input queue, and a key the loop was told of can be gone when it is
+        # read. A blocking read then held the loop, so Ctrl-C did not end the client.
+        mode = termios.tcgetattr(self._fd)
+        mode[6][termios.VMIN], mode[6][termios.VTIME] = 0, 0
+        termios.tcsetattr(self._fd, termios.TCSANOW, mode)
         self._loop.add_reader(self._fd, self._key)
 
     def close(self) -> None:
