@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_api import ROOT, free_port, start_server
 from nlu.evaluate import acted_on
+from nlu.examples import HELDOUT
 from nlu.pipeline import NLUSettings, Pipeline
 from nlu.result import BANKING_INTENTS, NLUResult
 from nlu.stages import RulesStage
@@ -42,7 +43,7 @@ from nlu.stages import RulesStage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("file", nargs="?", type=Path, default=ROOT / "data/heldout/fresh_test2.yaml")
+    parser.add_argument("file", nargs="?", type=Path, default=HELDOUT)
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose server runs")
     args = parser.parse_args()
     items = yaml.safe_load(args.file.read_text(encoding="utf-8"))

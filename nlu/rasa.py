@@ -54,6 +54,8 @@ class RasaSettings(BaseModel):
     ready_timeout_s: float
     parse_timeout_s: float
     restart_delay_s: float
+    # The embedding stage's vote share a Rasa reading needs to keep its confidence.
+    min_support: float
 
 
 @dataclass(frozen=True)

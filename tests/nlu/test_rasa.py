@@ -27,6 +27,7 @@ def settings(port: int | None = None) -> RasaSettings:
         ready_timeout_s=READY_TIMEOUT_S,
         parse_timeout_s=1.0,
         restart_delay_s=0.5,
+        min_support=0.35,
     )
 
 
