@@ -187,7 +187,7 @@ def test_a_real_interruption_still_stops_the_reply(voice_server: VoiceServer) ->
     assert answer["reply"].startswith("Your current account balance is")
 
 
-# voice.turn on (off by default for now: config.yaml), with the barge-in wait that lets
+# voice.turn on (the default; set here all the same), with the barge-in wait that lets
 # backchannels pass (voice.turn.barge_in_ms is 0 by default: any speech stops a reply).
 TURN_ON = {"BANKBOT_VOICE__TURN__ENABLED": "true", "BANKBOT_VOICE__TURN__BARGE_IN_MS": "600"}
 
