@@ -67,7 +67,10 @@ NOT_A_TRANSFER = re.compile(
     r"\b(?:bills?|invoice|texts?|messages?|sms|whatsapp|location|e-?mails?|uber|fact|joke|recipe"
     r"|wishes|greetings|letter|parcel|documents?|photos?|pictures?|reminders?|invites?|link"
     r"|files?|resume|cv|notes?|voice notes?|attention|tips|advice|ideas?|suggestions?|feedback"
-    r"|respects?|compliments?|visit|calls?|report|form|details)\b"
+    r"|respects?|compliments?|visit|calls?|report|form|details"
+    # Payees that are not contacts: bills, dues and top-ups this assistant does not pay.
+    r"|emis?|loan|premiums?|fees?|recharge|dth|fastag|electricity|insurance|tax(?:es)?|lic"
+    r"|subscriptions?|instal?ments?|tickets?|birthday)\b"
 )
 BALANCE = re.compile(
     r"\b(?:balance|bal|blance|balence|balanse|ballance)\b|\bkitna (?:paisa|paise|balance)\b"
@@ -83,6 +86,8 @@ NOT_MONEY = re.compile(
 )
 NOT_BALANCE = re.compile(
     r"\b(?:rewards?|points|bills?|loan|credit card|to pay|owe|borrow|mortgage|miles)\b"
+    r"|\b(?:pf|ppf|epf|fastag|wallet|paytm|data|gift card|leaves?|sim|prepaid|metro card"
+    r"|mobile|phone|talk ?time)(?: \w+)? balance\b"
 )
 # The words of a banking request in another sense: a body's or a life's balance, a
 # company's balance sheet, a browser's history, a statement of purpose. Surely no request.
@@ -92,6 +97,9 @@ OTHER_SENSE = re.compile(
     r"|\b(?:browser|call|watch|youtube|search|medical|browsing|chat|order|credit) history\b"
     r"|\bhistory (?:homework|of the|class|lesson|exam|of india|of my family)\b"
     r"|\bstatement of (?:purpose|account format)\b|\b(?:opening|closing|personal|a) statement\b"
+    # The balance of something that is not this bank account.
+    r"|\b(?:pf|ppf|epf|fastag|wallet|paytm|data|gift card|leaves?|sim|prepaid|metro card"
+    r"|mobile|phone|talk ?time)(?: \w+)? balance\b|\bin my (?:pf|ppf|epf) account\b"
 )
 # Someone else's money ("my dad's balance", "her transactions", "how much did my son
 # spend"): not this user's to be read out.
@@ -113,6 +121,7 @@ HISTORY = re.compile(
     r"|\bdid i (?:receive|get) (?:any )?(?:money|payments?|funds)\b"
     r"|\bwhen did i (?:last )?(?:pay|send)"
     r"|\b(?:list|show)\b.* money i (?:sent|paid|received|got)\b"
+    r"|\b(?:credits|debits|came in|went out)\b"
 )
 NOT_HISTORY = re.compile(
     r"\b(?:fees?|declined|unauthori[sz]ed|block|fraud|dispute|limit|true|false|reverse|refund"
@@ -162,6 +171,25 @@ GENERAL_QUESTION = re.compile(
     r"|\bpeople (?:usually|generally)\b|\bis (?:that|this|it) allowed\b"
     r"|\bwhere (?:do|can) i (?:go )?to\b"
     r"|\bhow (?:do|can|should) (?:i|you|we) (?:open|read|get a|apply|track)\b"
+    r"|\b(?:abroad|overseas|internationally|foreign)\b"
+)
+# How sending works, asked without an amount ("how do I send money to someone?").
+HOW_TO_SEND = re.compile(r"\bhow (?:do|can|should|would) (?:i|you|we) (?:send|transfer|pay)\b")
+# Money owed or shared out, not sent: "how much do I owe Rahul", "split the fare".
+OWED = re.compile(r"\bowes?\b|\bowed\b|\bsplit\b|\bmy share\b")
+# Money coming to the user. Asked after, it is what the statement shows ("did Priya pay me
+# back", "any money come in from Rahul"); asked for, it is a request to someone else this
+# assistant does not make ("ask Rahul to send me 500", "request 2000 from Priya").
+INCOMING = re.compile(
+    r"\b(?:sent|send|sends|pay|paid|pays|transferred|transfer|give|gave|bheje|bheja) me\b"
+    r"|\b(?:came|come|comes|coming|went|gone|go) (?:in|out|through)\b|\bincoming\b"
+    r"|\bin and out\b|\b(?:reached|arrived|come to|came to|hit) my (?:\w+ )?account\b"
+    r"|\bwhat did i (?:receive|get)\b|\b(?:receive|received|recieved|got) (?:from|any)\b"
+    r"|\bmoney from\b|\bfrom \w+ (?:come|came|arrive|arrived|reach|reached)\b"
+)
+ASKED_OF_OTHERS = re.compile(
+    r"^(?:ask|request|remind|tell|get|collect|generate|create|make)\b|\brequest\b"
+    r"|\bpayment link\b|\b(?:ask|remind|tell) \w+ to\b"
 )
 # The same, only when the sentence says nothing of the speaker ("how to check a balance",
 # not "how to check my balance", which asks for it).
@@ -173,6 +201,7 @@ OWN_ACCOUNTS = re.compile(
     r"|chequing|current|salary|joint|fixed deposit|fd|rd|recurring deposit|ppf|other|own|second"
     r"|personal|business)(?: a/?c| account)?\b"
     r"|\bself[ -]?transfer\b|\bboth (?:are |of them are )?mine\b|\bin my (?:own )?name\b"
+    r"|\bto myself\b|\b(?:old|new|another|dusre|doosre) account\b"
 )
 BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|cash)\b")
 # Any word that shows a sentence is about money; see `about_own_money`.
@@ -245,6 +274,17 @@ def parse(text: str) -> NLUResult:
     if PROBLEM.search(words) and PAYMENT_WORDS.search(words) and (mine or not general):
         return NLUResult(intent="report_problem", confidence=PROBLEM_CONFIDENCE, source=SOURCE)
     send = SEND_VERB.search(words)
+    incoming = INCOMING.search(words) and not OWN_ACCOUNTS.search(words)
+    if incoming and not NOT_HISTORY.search(words):
+        asked_of_others = bool(ASKED_OF_OTHERS.search(words))
+        return NLUResult(
+            intent="unknown" if asked_of_others else "transaction_history",
+            confidence=NOT_A_REQUEST_CONFIDENCE if asked_of_others else HISTORY_CONFIDENCE,
+            source=SOURCE,
+        )
+    general |= (bool(HOW_TO_SEND.search(words)) or bool(OWED.search(words))) and (
+        _amount(words) is None or not send
+    )
     not_a_payment = bool(send and NOT_A_TRANSFER.search(words)) and _amount(words) is None
     someone_elses = bool(SOMEONE_ELSE.search(words)) and not send and _amount(words) is None
     if general or not_a_payment or someone_elses:

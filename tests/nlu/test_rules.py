@@ -158,6 +158,8 @@ def test_asking_for_transactions_is_still_history(text: str) -> None:
         ("transfer 500 from my savings to my checking account", True),
         ("move money between my accounts", True),
         ("send 500 to my other account", True),
+        ("put 2000 into my new account", True),
+        ("send 1500 to myself", True),
         ("send 500 to ravi", False),
         ("transfer 200 from my account to mom", False),
     ],
@@ -177,6 +179,11 @@ def test_transfers_between_own_accounts(text: str, own: bool) -> None:
         "tell me the history of the reserve bank",
         "send a birthday message to mom",
         "send my location to ravi",
+        "pay my car insurance premium",
+        "what's my fastag balance",
+        "how do i send money to a friend",
+        "how much does arjun owe me",
+        "ask meena to send me 800",
     ],
 )
 def test_questions_about_banking_in_general_are_surely_no_request(text: str) -> None:
@@ -198,6 +205,10 @@ def test_questions_about_banking_in_general_are_surely_no_request(text: str) -> 
         ("i paid the wrong person by accident", "report_problem"),
         ("my transfer failed but the money is gone", "report_problem"),
         ("someone took 200 rupees i didnt authorise", "report_problem"),
+        ("did kiran pay me back yet", "transaction_history"),
+        ("has the money from my landlord come through", "transaction_history"),
+        ("what went out of my account today", "transaction_history"),
+        ("kitna kharcha kiya maine last month", "check_spending"),
     ],
 )
 def test_wordings_beyond_the_keywords(text: str, intent: str) -> None:
