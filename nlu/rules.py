@@ -86,8 +86,6 @@ NOT_MONEY = re.compile(
 )
 NOT_BALANCE = re.compile(
     r"\b(?:rewards?|points|bills?|loan|credit card|to pay|owe|borrow|mortgage|miles)\b"
-    r"|\b(?:pf|ppf|epf|fastag|wallet|paytm|data|gift card|leaves?|sim|prepaid|metro card"
-    r"|mobile|phone|talk ?time)(?: \w+)? balance\b"
 )
 # The words of a banking request in another sense: a body's or a life's balance, a
 # company's balance sheet, a browser's history, a statement of purpose. Surely no request.
@@ -282,11 +280,12 @@ def parse(text: str) -> NLUResult:
             confidence=NOT_A_REQUEST_CONFIDENCE if asked_of_others else HISTORY_CONFIDENCE,
             source=SOURCE,
         )
+    amount = _amount(words)
     general |= (bool(HOW_TO_SEND.search(words)) or bool(OWED.search(words))) and (
-        _amount(words) is None or not send
+        amount is None or not send
     )
-    not_a_payment = bool(send and NOT_A_TRANSFER.search(words)) and _amount(words) is None
-    someone_elses = bool(SOMEONE_ELSE.search(words)) and not send and _amount(words) is None
+    not_a_payment = bool(send and NOT_A_TRANSFER.search(words)) and amount is None
+    someone_elses = bool(SOMEONE_ELSE.search(words)) and not send and amount is None
     if general or not_a_payment or someone_elses:
         return NLUResult(intent="unknown", confidence=NOT_A_REQUEST_CONFIDENCE, source=SOURCE)
     if send and not _moves_money(words, send["verb"]):
@@ -308,7 +307,7 @@ def parse(text: str) -> NLUResult:
             confidence=SPENDING_CONFIDENCE,
             source=SOURCE,
         )
-    if send and not wants_balance and not (wants_history and _amount(words) is None):
+    if send and not wants_balance and not (wants_history and amount is None):
         return _send(words, send.end())
     if wants_balance and not wants_history and not send:
         return NLUResult(intent="check_balance", confidence=BALANCE_CONFIDENCE, source=SOURCE)
