@@ -60,6 +60,12 @@ SEND_VERB = re.compile(
     r"^(?:(?:so|yes|yeah|and|then|also|i want to|i wanna|i would like to|i'd like to|i need to"
     r"|let me|go ahead and|help me)\s+)*(?P<verb>send|transfer|pay|give|wire|remit)\b"
 )
+# "Ravi ko 500 bhejo", "paisa bhejna hai mom ko": a transfer said in Hinglish, the
+# receiver marked by "ko".
+HINGLISH_SEND = re.compile(
+    r"\b(?P<name>[a-z]+) ko\b.*\bbhej(?:o|do|de|na|dena|iye|en|ni)?\b"
+    r"|\bbhej(?:o|do|de|na|dena|iye|en|ni)?\b.*\b(?P<after>[a-z]+) ko\b"
+)
 # Verbs that mean moving money by themselves; "send" and "give" need an amount or money word.
 MONEY_VERBS = frozenset({"transfer", "pay", "wire", "remit"})
 MONEY_WORDS = re.compile(r"\b(?:money|funds|cash|rupees?|rs|bucks|payment)\b|₹")
@@ -73,10 +79,12 @@ NOT_A_TRANSFER = re.compile(
     r"|subscriptions?|instal?ments?|tickets?|birthday)\b"
 )
 BALANCE = re.compile(
-    r"\b(?:balance|bal|blance|balence|balanse|ballance)\b|\bkitna (?:paisa|paise|balance)\b"
-    r"|\bhow much (?:money )?(?:do i have|have i got|is left|money is there"
+    r"\b(?:balance|bal|blance|balence|balanse|ballance)\b"
+    r"|\bkitn[ae] (?:paisa|paise|rupaye|rupees|balance)\b"
+    r"|\bhow much (?:money )?(?:do i have|have i got|is (?:left|remaining)|money is there"
     r"|is (?:there )?in my (?:\w+ )?account)|\bmoney do i have\b"
     r"|\bwhat(?:'s| is) in my (?:bank )?account\b"
+    r"|\b(?:am i|is my account) (?:in the negative|in (?:the )?red|overdrawn)\b"
 )
 # Whether the money is there for something: a balance check by another name, even for a
 # bill ("do I have enough for the electricity bill?").
@@ -87,17 +95,24 @@ NOT_MONEY = re.compile(
 NOT_BALANCE = re.compile(
     r"\b(?:rewards?|points|bills?|loan|credit card|to pay|owe|borrow|mortgage|miles)\b"
 )
+# Things with a balance that is not this bank account's.
+OTHER_BALANCES = (
+    r"(?:pf|ppf|epf|nps|fastag|wallet|paytm|data|gift card|leaves?|sim|prepaid|metro card"
+    r"|mobile|phone|talk ?time|loyalty card)"
+)
 # The words of a banking request in another sense: a body's or a life's balance, a
 # company's balance sheet, a browser's history, a statement of purpose. Surely no request.
 OTHER_SENSE = re.compile(
-    r"\b(?:to|how to|i) balance\b|\bbalance (?:a|an|the|on|my|your|sheet|certificate|into)\b"
+    r"\b(?:to|how to|i|you) balance\b"
+    r"|\bbalance (?:a|an|the|on(?! my)|sheet|certificate|into)\b"
     r"|\b(?:work[- ]life|out of|colou?rs?|diet) balance\b|\bbalance is off\b"
     r"|\b(?:browser|call|watch|youtube|search|medical|browsing|chat|order|credit) history\b"
     r"|\bhistory (?:homework|of the|class|lesson|exam|of india|of my family)\b"
     r"|\bstatement of (?:purpose|account format)\b|\b(?:opening|closing|personal|a) statement\b"
     # The balance of something that is not this bank account.
-    r"|\b(?:pf|ppf|epf|fastag|wallet|paytm|data|gift card|leaves?|sim|prepaid|metro card"
-    r"|mobile|phone|talk ?time)(?: \w+)? balance\b|\bin my (?:pf|ppf|epf) account\b"
+    rf"|\b{OTHER_BALANCES}(?: \w+)? balance\b|\bin my (?:pf|ppf|epf|nps) account\b"
+    rf"|\bbalance (?:of|in|on) (?:my |the )?(?:\w+ )?{OTHER_BALANCES}\b"
+    rf"|\b{OTHER_BALANCES} (?:mein|me|main)\b"
 )
 # Someone else's money ("my dad's balance", "her transactions", "how much did my son
 # spend"): not this user's to be read out.
@@ -120,6 +135,13 @@ HISTORY = re.compile(
     r"|\bwhen did i (?:last )?(?:pay|send)"
     r"|\b(?:list|show)\b.* money i (?:sent|paid|received|got)\b"
     r"|\b(?:credits|debits|came in|went out)\b"
+    # A past payment asked after: "did I pay Mike already", "was my transfer to John
+    # successful", "salary aaya kya".
+    r"|\bdid i (?:already )?(?:pay|send)\b"
+    r"|\b(?:was|is|has|did) (?:my |the |\w+'s )?(?:transfer|payment)s? (?:to \w+ )?"
+    r"(?:successful|succeed|go through|gone through|went through|arrived|reached|done|complete)"
+    r"|\baa(?:ya|yi|ye|i) kya\b|\bkya \w+ aa(?:ya|yi|ye)\b"
+    r"|\b(?:any|was there a|were there) (?:\w+ )?deposits?\b"
 )
 NOT_HISTORY = re.compile(
     r"\b(?:fees?|declined|unauthori[sz]ed|block|fraud|dispute|limit|true|false|reverse|refund"
@@ -132,10 +154,14 @@ NOT_HISTORY = re.compile(
 )
 # A complaint or dispute about a payment: the fraud report and a human, never a read-out.
 PROBLEM = re.compile(
-    r"\b(?:don't|do not|didn't|did not|never) (?:recogni[sz]e|make|made|authori[sz]e)\b"
+    r"\b(?:don't|do not|didn't|did not|never) (?:recogni[sz]ed?|make|made|authori[sz]ed?)\b"
+    r"|\b(?:wasn't|weren't|was not|were not|not) (?:me|by me|mine)\b|\bsto(?:le|len)\b|\bhacked\b"
+    r"|\bunknown (?:transactions?|payments?|charges?|debits?)\b|\bgalat\b"
+    r"|\bwithout (?:my )?(?:permission|consent|knowledge|approval)\b"
+    r"|\bcharged\b.*\bdeclined\b|\bdeclined\b.*\b(?:charged|deducted|debited)\b"
     r"|\b(?:charged|debited|billed|paid) (?:me )?twice\b|\bdouble (?:charged|debited)\b"
     r"|\b(?:reverse|dispute|refund)\b|\bunauthori[sz]ed\b|\bfraud\w*|\bwrong(?:ly)?\b"
-    r"|\b(?:not|isn't|aren't) mine\b|\bstolen\b|\b(?:unusual|strange|unfamiliar|suspicious|weird"
+    r"|\b(?:isn't|aren't) mine\b|\b(?:unusual|strange|unfamiliar|suspicious|weird"
     r"|duplicated?|revert|reversed|mistakes?|mistakenly)\b"
     r"|\b(?:multiple|many|several|two|2) times\b"
     r"|\bsomeone else\b|\b(?:cut|deducted|taken) twice\b|\b(?:doesn't|does not|don't) match\b"
@@ -147,7 +173,7 @@ PROBLEM = re.compile(
 PAYMENT_WORDS = re.compile(
     r"\b(?:transactions?|payments?|charges?|charged|debits?|debited|withdrawals?|purchases?"
     r"|direct debits?|transfers?|transferred|deductions?|deducted|money|amount|sent|went|taken"
-    r"|took|paid|rupees?)\b"
+    r"|took|paid|rupees?|kat gaya|kat gaye|kata)\b"
 )
 # A question about how banking works ("what is a zero balance account?", "is it safe to
 # send money online?"), not a request about this user's money: the rules say so surely,
@@ -174,13 +200,13 @@ GENERAL_QUESTION = re.compile(
 # How sending works, asked without an amount ("how do I send money to someone?").
 HOW_TO_SEND = re.compile(r"\bhow (?:do|can|should|would) (?:i|you|we) (?:send|transfer|pay)\b")
 # Money owed or shared out, not sent: "how much do I owe Rahul", "split the fare".
-OWED = re.compile(r"\bowes?\b|\bowed\b|\bsplit\b|\bmy share\b")
+OWED = re.compile(r"\bowes?\b|\bowed\b|\bsplit\b|\bmy share\b|\blent\b|\blend\b")
 # Money coming to the user. Asked after, it is what the statement shows ("did Priya pay me
 # back", "any money come in from Rahul"); asked for, it is a request to someone else this
 # assistant does not make ("ask Rahul to send me 500", "request 2000 from Priya").
 INCOMING = re.compile(
     r"\b(?:sent|send|sends|pay|paid|pays|transferred|transfer|give|gave|bheje|bheja) me\b"
-    r"|\b(?:came|come|comes|coming|went|gone|go) (?:in|out|through)\b|\bincoming\b"
+    r"|\b(?:came|come|comes|coming|went|gone|go) (?:in|into|out|through)\b|\bincoming\b"
     r"|\bin and out\b|\b(?:reached|arrived|come to|came to|hit) my (?:\w+ )?account\b"
     r"|\bwhat did i (?:receive|get)\b|\b(?:receive|received|recieved|got) (?:from|any)\b"
     r"|\bmoney from\b|\bfrom \w+ (?:come|came|arrive|arrived|reach|reached)\b"
@@ -188,6 +214,18 @@ INCOMING = re.compile(
 ASKED_OF_OTHERS = re.compile(
     r"^(?:ask|request|remind|tell|get|collect|generate|create|make)\b|\brequest\b"
     r"|\bpayment link\b|\b(?:ask|remind|tell) \w+ to\b"
+)
+# Money the user would get from someone: "collect 500 from John", "send a payment request
+# to Mike": no transfer of the user's.
+COLLECT = re.compile(
+    r"\b(?:collect|request|claim|recover|take) (?:\w+ ){0,3}from\b|\bpayment request\b"
+    r"|\brequest (?:for )?(?:money|payment|funds|\d)"
+)
+# Money coming in, said as news, not asked after ("Mike just sent me 200 for the movie"):
+# a question or a request has one of these words (or a question mark).
+ASKS = re.compile(
+    r"\b(?:did|do|does|has|have|had|is|was|were|are|any|when|what|which|how|who|whether|if"
+    r"|whats|check|show|tell|list|see|let me know|go through|walk me through|kya|yet)\b"
 )
 # The same, only when the sentence says nothing of the speaker ("how to check a balance",
 # not "how to check my balance", which asks for it).
@@ -199,7 +237,9 @@ OWN_ACCOUNTS = re.compile(
     r"|chequing|current|salary|joint|fixed deposit|fd|rd|recurring deposit|ppf|other|own|second"
     r"|personal|business)(?: a/?c| account)?\b"
     r"|\bself[ -]?transfer\b|\bboth (?:are |of them are )?mine\b|\bin my (?:own )?name\b"
-    r"|\bto myself\b|\b(?:old|new|another|dusre|doosre) account\b"
+    r"|\bto myself\b|\b(?:old|new|another|dusre|doosre) account\b|\b(?:also|is|are) mine\b"
+    r"|\b(?:to|into|from) my (?:sbi|hdfc|icici|axis|kotak|pnb|canara|idfc|indusind|yes bank"
+    r"|nre|nro|demat|trading|upi|post office|other bank)(?: bank)?(?: a/?c| account)?\b"
 )
 BANKING_WORDS = re.compile(r"\b(?:money|account|bank|rupees?|rs|payment|funds|cash)\b")
 # Any word that shows a sentence is about money; see `about_own_money`.
@@ -272,18 +312,22 @@ def parse(text: str) -> NLUResult:
     if PROBLEM.search(words) and PAYMENT_WORDS.search(words) and (mine or not general):
         return NLUResult(intent="report_problem", confidence=PROBLEM_CONFIDENCE, source=SOURCE)
     send = SEND_VERB.search(words)
-    incoming = INCOMING.search(words) and not OWN_ACCOUNTS.search(words)
+    wants_balance = bool(BALANCE.search(words)) and not NOT_BALANCE.search(words)
+    wants_balance |= bool(AFFORD.search(words)) and not NOT_MONEY.search(words)
+    incoming = INCOMING.search(words) and not OWN_ACCOUNTS.search(words) and not wants_balance
     if incoming and not NOT_HISTORY.search(words):
-        asked_of_others = bool(ASKED_OF_OTHERS.search(words))
+        asked = bool(ASKS.search(words) or REQUEST_START.match(words)) or "?" in text
+        no_request = bool(ASKED_OF_OTHERS.search(words)) or not asked
         return NLUResult(
-            intent="unknown" if asked_of_others else "transaction_history",
-            confidence=NOT_A_REQUEST_CONFIDENCE if asked_of_others else HISTORY_CONFIDENCE,
+            intent="unknown" if no_request else "transaction_history",
+            confidence=NOT_A_REQUEST_CONFIDENCE if no_request else HISTORY_CONFIDENCE,
             source=SOURCE,
         )
     amount = _amount(words)
     general |= (bool(HOW_TO_SEND.search(words)) or bool(OWED.search(words))) and (
         amount is None or not send
     )
+    general |= bool(COLLECT.search(words))
     not_a_payment = bool(send and NOT_A_TRANSFER.search(words)) and amount is None
     someone_elses = bool(SOMEONE_ELSE.search(words)) and not send and amount is None
     if general or not_a_payment or someone_elses:
@@ -292,8 +336,6 @@ def parse(text: str) -> NLUResult:
         send = None
     if send and send["verb"] == "give" and HISTORY.search(words) and _count(words) is not None:
         send = None  # "give me my last 2 transactions"
-    wants_balance = bool(BALANCE.search(words)) and not NOT_BALANCE.search(words)
-    wants_balance |= bool(AFFORD.search(words)) and not NOT_MONEY.search(words)
     wants_history = bool(HISTORY.search(words)) and not NOT_HISTORY.search(words)
 
     if NEGATION.search(words):
@@ -309,6 +351,16 @@ def parse(text: str) -> NLUResult:
         )
     if send and not wants_balance and not (wants_history and amount is None):
         return _send(words, send.end())
+    hinglish = HINGLISH_SEND.search(words)
+    if hinglish and not (wants_balance or wants_history):
+        receiver = _trim_name(hinglish["name"] or hinglish["after"])
+        return NLUResult(
+            intent="send_money",
+            amount=amount,
+            receiver=receiver,
+            confidence=SEND_CONFIDENCE,
+            source=SOURCE,
+        )
     if wants_balance and not wants_history and not send:
         return NLUResult(intent="check_balance", confidence=BALANCE_CONFIDENCE, source=SOURCE)
     if wants_history and not wants_balance:

@@ -16,7 +16,7 @@ SPENDING = re.compile(
     r"|\b(?:my|total|monthly|weekly) (?:spending|spend|spends|expenses|expenditure)\b"
     r"|\b(?:spending|spend|spent|expenses|expenditure) (?:on|for|this|last|today|yesterday"
     r"|so far|by category|per category)\b"
-    r"|\b(?:kharcha|kharch|kharche|spendings)\b"
+    r"|\b(?:kharcha|kharch|kharche|spendings)\b|\buda (?:diye|diya|di)\b|\budaye\b"
 )
 NOT_SPENDING = re.compile(
     r"\b(?:limit|can i spend|could i spend|should i spend|budget|reduce|cut|ways to|save|tips"
