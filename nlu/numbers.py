@@ -129,6 +129,9 @@ def _quantity(words: list[str], i: int) -> Parsed | None:
     """A group, maybe with a fraction: "two point five", "point five", "one and a half"."""
     group = _group(words, i)
     value, j = group or (Decimal(0), i)
+    if _at(words, j) == "point" and _at(words, j + 1).isdigit():
+        # "point five lakh" as speech-to-text writes it: "Point 5 lakh." (not 5 lakh)
+        return value + Decimal("0." + words[j + 1]), j + 2
     if _at(words, j) == "point" and _at(words, j + 1) in DIGIT_WORDS:
         j += 1
         fraction = ""

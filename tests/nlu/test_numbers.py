@@ -46,6 +46,9 @@ MIN_ACCURACY = 0.98
         ("minus sixty", "-60"),
         ("zero", "0"),
         ("point five oh six", "0.506"),
+        # "point five lakh" as whisper writes it: half a lakh, not five lakh.
+        ("Point 5 lakh.", "50000."),
+        ("2 point 5 crore", "25000000"),
         ("twenty-five", "25"),
         ("one thousand two thousand", "1000 2000"),
         ("pay ₹500", "pay ₹500"),
