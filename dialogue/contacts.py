@@ -8,6 +8,7 @@ send money to the wrong person.
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -76,6 +77,16 @@ def surely_a_contact(name: str | None, contacts: list[ContactEntry]) -> bool:
     """A name that surely is one of the contacts ("ravi", "mum"), not just close to one."""
     match = None if name is None else match_contact(name, contacts)
     return match is not None and match.sure
+
+
+def sounding_like(alias: str, names: Iterable[str], count: int) -> list[str]:
+    """The `count` of `names` nearest to `alias` in spelling and sound."""
+
+    def nearness(name: str) -> float:
+        sound = SequenceMatcher(None, _sound(name.lower()), _sound(alias)).ratio()
+        return sound + SequenceMatcher(None, name.lower(), alias).ratio()
+
+    return sorted(names, key=nearness, reverse=True)[:count]
 
 
 def _closest(word: str, contacts: list[ContactEntry]) -> ContactMatch | None:

@@ -7,16 +7,20 @@ answer is checked against them: the speech model scores each expected phrase on 
 same audio (`SpeechToText.rank`). A yes/no/cancel that is likely enough and clearly ahead
 of the others is taken; a contact found so is asked about ("Did you mean Mom?"), since
 another name said ("Robbie") can rank as a contact ("Ravi") as well as that contact's
-own name misheard can. A transcript that names a contact the model itself finds unlikely
-on the audio ("Rahul" heard as "Ravi") is asked about too. Otherwise the transcript goes
-on as heard and the conversation asks again: a doubtful answer never silently becomes
-another contact or amount.
+own name misheard can. A transcript that names a contact is checked too: prompted with the
+contact names, the model may write one for another name said ("Rahul" or "Robbie" heard
+as "Ravi"). The contact's phrases are scored beside names that are no contact and sound
+like it (`Expectation.others_like`); a contact that is unlikely on the audio, or less
+likely than such a name, is asked about. Otherwise the transcript goes on as heard and the
+conversation asks again: a doubtful answer never silently becomes another contact or
+amount.
 
 Amounts are no closed set; a transcript read while an amount is awaited has the speech
 model's usual slips of Indian amounts put right ("2.5 like" → "2.5 lakh", "1, 50,000" →
 "1,50,000").
 """
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,7 +73,9 @@ class AnswerSettings(BaseModel):
     min_logprob: float = Field(le=0.0)
     # ... and at least this far above the next phrase that means something else.
     min_margin: float = Field(ge=0.0)
-    # A transcript naming a contact whose phrase scores below this on the audio is doubtful.
+    # A transcript naming a contact whose phrase scores below this on the audio is doubtful,
+    # or scores less than a name that is no contact and sounds like it; at most min_margin
+    # below this is enough when min_margin ahead of every such name.
     doubt_below: float = Field(le=0.0)
 
 
@@ -104,10 +110,10 @@ def recognise(
         return Heard(transcript, "open")
     if named is not None:  # the transcript names a contact: does the audio say so?
         own = [phrase for phrase in expecting.phrases if expecting.meaning(phrase) == named]
-        said = max(rank(audio, own))
-        return Heard(transcript, "open" if said >= settings.doubt_below else "doubtful")
-    if expecting.fits(transcript):
-        return Heard(transcript, "open")
+        scores = rank(audio, own + expecting.others_like(named))
+        said, against = max(scores[: len(own)]), max(scores[len(own) :], default=-math.inf)
+        sure = borne_out(said, against, settings)
+        return Heard(transcript, "open" if sure else "doubtful")
     scores = dict(zip(expecting.phrases, rank(audio, expecting.phrases), strict=True))
     chosen = choose(scores, expecting.meaning, settings)
     if chosen is None:
@@ -118,6 +124,18 @@ def recognise(
     # A contact the transcript did not name is asked about: another name said ("Robbie")
     # can rank as a contact ("Ravi") as well as that contact's own name misheard can.
     return Heard(phrase, "doubtful" if expecting.is_contact(phrase) else "ranked")
+
+
+def borne_out(said: float, rival: float, settings: AnswerSettings) -> bool:
+    """Whether a contact's phrase (scored `said` on the audio) is heard surely enough beside
+    the likeliest name that is no contact (scored `rival`)."""
+    if said < rival:
+        return False
+    if said >= settings.doubt_below:
+        return True
+    return (
+        said >= settings.doubt_below - settings.min_margin and said - rival >= settings.min_margin
+    )
 
 
 def choose(

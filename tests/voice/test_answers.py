@@ -70,6 +70,37 @@ def test_a_named_contact_the_audio_does_not_bear_out_is_doubtful() -> None:
     assert recognise("Ravi.", AUDIO, expecting, ranker({"Ravi.": -3.0}), SETTINGS).how == "open"
 
 
+def test_a_contact_named_for_another_name_said_is_doubtful() -> None:
+    """Prompted with the contact names, the speech model wrote "Ravi." for "Robbie": the
+    audio bears out "Robbie." better, so Ravi is asked about, likely as "Ravi." is."""
+    expecting = expectation("receiver", CONTACTS)
+    assert expecting is not None and "Robbie." in expecting.others_like("ravi")
+    scores = ranker({"Ravi.": -4.0, "Robbie.": -3.0})
+    assert recognise("Ravi.", AUDIO, expecting, scores, SETTINGS).how == "doubtful"
+
+
+@pytest.mark.parametrize(
+    ("said", "rival", "how"),
+    [(-10.0, -13.0, "open"), (-10.0, -11.0, "doubtful"), (-11.5, -20.0, "doubtful")],
+)
+def test_a_contact_a_little_unlikely_is_taken_only_clearly_ahead(
+    said: float, rival: float, how: str
+) -> None:
+    """Under `doubt_below` (-9) by at most `min_margin` (2), a contact's phrase is taken
+    when it is `min_margin` likelier than every name like it that is no contact."""
+    expecting = expectation("receiver", CONTACTS)
+    assert expecting is not None
+    scores = {phrase: rival for phrase in expecting.others_like("ravi")} | {"Ravi.": said}
+    assert recognise("Ravi.", AUDIO, expecting, ranker(scores), SETTINGS).how == how
+
+
+def test_a_contacts_own_name_is_no_rival_to_it() -> None:
+    """A user whose contact is called Ray hears "Ray." as that contact, not as a rival."""
+    contacts = [*CONTACTS, ContactEntry("ray", 6)]
+    expecting = expectation("receiver", contacts)
+    assert expecting is not None and "Ray." not in expecting.others_like("ravi")
+
+
 def test_a_yes_ranked_clearly_is_taken() -> None:
     expecting = expectation("confirmation", CONTACTS)
     heard = recognise("Console.", AUDIO, expecting, ranker({"Cancel.": -5.0}), SETTINGS)
