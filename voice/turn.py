@@ -54,6 +54,9 @@ BACKCHANNEL_WORDS = frozenset(
 )
 HUMMING = re.compile(r"[mh]+")  # "mm", "m-m-m", "mhm" as whisper writes them
 
+# A transfer whose words end in a number below this (rupees), said last, is heard as a
+# number still growing ("give Mom three" … "lakh", "send Ravi twenty" … "five thousand").
+GROWING_BELOW = 100
 # Questions whose bare answers are short: once heard, the turn is done.
 SHORT_ANSWERS: frozenset[Awaiting] = frozenset(
     {"receiver", "receiver_confirmation", "amount", "confirmation", "password"}
@@ -141,14 +144,20 @@ class TurnJudge:
 
 def unfinished(text: str, awaiting: Awaiting | None) -> bool:
     """Whether the words say more is coming: they end in a word a sentence does not end
-    with, or (no question pending) they are a transfer still lacking amount or receiver."""
+    with, or (no question pending) they are a transfer still lacking amount or receiver,
+    or ending in a small number that may yet grow."""
     words = _plain(text).split()
     if not words or words[-1] in HANGING_WORDS:
         return True
     if awaiting is not None:
         return False
     meaning = rules.parse(text)
-    return meaning.intent == "send_money" and (meaning.amount is None or meaning.receiver is None)
+    if meaning.intent != "send_money":
+        return False
+    if meaning.amount is None or meaning.receiver is None:
+        return True
+    said_last = rules.normalise(text).split()[-1]
+    return said_last.replace(".", "", 1).isdigit() and meaning.amount < GROWING_BELOW
 
 
 def ends_in_name(text: str, names: list[str]) -> bool:
