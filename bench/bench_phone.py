@@ -183,6 +183,7 @@ QUESTIONS = ("what is my balance", "check my balance", "how much money do I have
 VOICES = ("en-us", "en+f2", "en-us+m3", "en+f4")
 AUDIBLE = 0.01
 QUIET_S = 1.0  # no reply frame for this long: the reply (or greeting) is over
+SLOW_MS = 1500  # turns this slow are listed
 
 
 async def phone_call(base: str, audiosocket_port: int, user: int, question: np.ndarray) -> float:
@@ -233,16 +234,21 @@ async def _receive(reader: asyncio.StreamReader, frames: list[float]) -> None:
                 frames.append(time.perf_counter())
 
 
-async def latency_rounds(base: str, port: int, calls: int, rounds: int) -> list[float]:
+async def latency_rounds(
+    base: str, port: int, calls: int, rounds: int
+) -> list[tuple[float, str, str]]:
+    """(ms, question, voice) of each turn."""
     results = []
     for round_ in range(rounds):
-        asked = [
-            phone_audio(QUESTIONS[(round_ + n) % len(QUESTIONS)], VOICES[n % len(VOICES)])
+        said = [
+            (QUESTIONS[(round_ + n) % len(QUESTIONS)], VOICES[n % len(VOICES)])
             for n in range(calls)
         ]
-        results += await asyncio.gather(
+        asked = [phone_audio(question, voice) for question, voice in said]
+        found = await asyncio.gather(
             *(phone_call(base, port, n + 1, asked[n]) for n in range(calls))
         )
+        results += [(ms, *said[n]) for n, ms in enumerate(found)]
     return results
 
 
@@ -272,13 +278,17 @@ def measure_latency(calls: list[int], rounds: int, cascade: bool, turn: str | No
             nlu = "cascade" if cascade else "rules only"
             print(f"AudioSocket, NLU {nlu}, {ending}, {rounds} rounds")
             for concurrent in calls:
-                found = asyncio.run(latency_rounds(base, audiosocket_port, concurrent, rounds))
+                turns = asyncio.run(latency_rounds(base, audiosocket_port, concurrent, rounds))
+                found = [ms for ms, _, _ in turns]
                 print(
                     f"{concurrent} concurrent call(s): end of speech → first reply frame "
                     f"p50 {percentile(found, 0.5):.0f} ms, p95 {percentile(found, 0.95):.0f} ms "
                     f"({len(found)} turns)",
                     flush=True,
                 )
+                for ms, question, voice in sorted(turns, reverse=True):
+                    if ms >= SLOW_MS:  # most likely waited out the longest silence
+                        print(f"  {ms:.0f} ms: {question!r} ({voice})")
         finally:
             server.terminate()
             server.wait(timeout=30)
