@@ -386,6 +386,14 @@ def about_own_money(text: str) -> bool:
     return bool(SELF.search(words) or REQUEST_START.match(words)) or len(words.split()) <= 4
 
 
+def begins_a_transfer(text: str) -> bool:
+    """Whether the words open a transfer and name no amount yet ("send Mike", "can you pay
+    Ravi"): the rules read no request in them, but a speaker who stops there has more to say."""
+    words = normalise(text)
+    opening = SEND_VERB.search(words)
+    return bool(opening) and _amount(words) is None and not NOT_A_TRANSFER.search(words)
+
+
 def between_own_accounts(text: str) -> bool:
     """Whether a transfer is between the user's own accounts ("from savings to checking"),
     which the assistant answers with what it can do instead."""

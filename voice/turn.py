@@ -145,7 +145,7 @@ class TurnJudge:
 def unfinished(text: str, awaiting: Awaiting | None) -> bool:
     """Whether the words say more is coming: they end in a word a sentence does not end
     with, or (no question pending) they are a transfer still lacking amount or receiver,
-    or ending in a small number that may yet grow."""
+    or ending in a small number that may yet grow, or a send verb and a name alone."""
     words = _plain(text).split()
     if not words or words[-1] in HANGING_WORDS:
         return True
@@ -153,7 +153,7 @@ def unfinished(text: str, awaiting: Awaiting | None) -> bool:
         return False
     meaning = rules.parse(text)
     if meaning.intent != "send_money":
-        return False
+        return meaning.intent == "unknown" and rules.begins_a_transfer(text)
     if meaning.amount is None or meaning.receiver is None:
         return True
     said_last = rules.normalise(text).split()[-1]

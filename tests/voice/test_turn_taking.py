@@ -224,6 +224,8 @@ def test_the_words_and_the_question_asked_decide_before_the_model(judge: TurnJud
     assert judge.by_words("Send Ravi 1.5", None) is False  # … thousand
     assert judge.by_words("Send Ravi 500", None) is True
     assert judge.by_words("Send 5 rupees to Ravi", None) is True  # the amount is not last
+    assert judge.by_words("Pay Jane.", None) is False  # … how much?
+    assert judge.by_words("Can you transfer Mike?", None) is False
     assert judge.by_words("Ravi.", "receiver") is True  # the answer to "to whom?"
     assert judge.by_words("500", "amount") is True
     assert judge.by_words("Check my balance.", None) is True  # the rules read it whole
