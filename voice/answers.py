@@ -110,8 +110,8 @@ def recognise(
         return Heard(transcript, "open")
     if named is not None:  # the transcript names a contact: does the audio say so?
         own = [phrase for phrase in expecting.phrases if expecting.meaning(phrase) == named]
-        scores = rank(audio, own + expecting.others_like(named))
-        said, against = max(scores[: len(own)]), max(scores[len(own) :], default=-math.inf)
+        heard = rank(audio, own + expecting.others_like(named))
+        said, against = max(heard[: len(own)]), max(heard[len(own) :], default=-math.inf)
         sure = borne_out(said, against, settings)
         return Heard(transcript, "open" if sure else "doubtful")
     scores = dict(zip(expecting.phrases, rank(audio, expecting.phrases), strict=True))
