@@ -73,7 +73,7 @@ NOT_A_TRANSFER = re.compile(
     r"\b(?:bills?|invoice|texts?|messages?|sms|whatsapp|location|e-?mails?|uber|fact|joke|recipe"
     r"|wishes|greetings|letter|parcel|documents?|photos?|pictures?|reminders?|invites?|link"
     r"|files?|resume|cv|notes?|voice notes?|attention|tips|advice|ideas?|suggestions?|feedback"
-    r"|respects?|compliments?|visit|calls?|report|form|details"
+    r"|respects?|compliments?|regards|love|condolences|visit|calls?|report|form|details"
     # Payees that are not contacts: bills, dues and top-ups this assistant does not pay.
     r"|emis?|loan|premiums?|fees?|recharge|dth|fastag|electricity|insurance|tax(?:es)?|lic"
     r"|subscriptions?|instal?ments?|tickets?|birthday)\b"
@@ -103,12 +103,24 @@ OTHER_BALANCES = (
 # The words of a banking request in another sense: a body's or a life's balance, a
 # company's balance sheet, a browser's history, a statement of purpose. Surely no request.
 OTHER_SENSE = re.compile(
-    r"\b(?:to|how to|i|you) balance\b"
+    r"\b(?:to|how to|i|you|should|must|always|learn to) balance\b"
+    r"|\blos(?:e|t|ing) (?:my |your )?balance\b"
+    r"|\b(?:good|great|perfect|nice|right|fine|healthy|fair) balance\b"
+    r"|\bbalance (?:on|of) (?:my |the )?(?:tyres?|tires?|wheels?|bike|car)\b"
+    r"|\bstatement (?:the|that|made by) (?:\w+ )?(?:minister|pm|president|government|ceo|police)\b"
+    r"|\baccount of (?:what|how|the (?:events?|incident))\b"
+    # Time spent, not money: "I spent the whole weekend sleeping".
+    r"|^(?!.*\b(?:how much|what did i|what have i)\b).*\bspen[dt] (?:the |my |a )?"
+    r"(?:whole |entire )?(?:day|weekend|night|evening|morning|hours?"
+    r"|summer|holidays?|vacation|life|afternoon)\b"
+    r"|\btransferred to (?:a |the )?(?:new |another )?(?:college|school|city|branch|team|office"
+    r"|department|job|university)\b"
     r"|\bbalance (?:a|an|the|on(?! my)|sheet|certificate|into)\b"
     r"|\b(?:work[- ]life|out of|colou?rs?|diet) balance\b|\bbalance is off\b"
     r"|\b(?:browser|call|watch|youtube|search|medical|browsing|chat|order|credit) history\b"
     r"|\bhistory (?:homework|of the|class|lesson|exam|of india|of my family)\b"
-    r"|\bstatement of (?:purpose|account format)\b|\b(?:opening|closing|personal|a) statement\b"
+    r"|\bstatement of (?:purpose|account format)\b|\b(?:opening|closing|personal) statement\b"
+    r"|\b(?:make|made|makes|issue|issued|release|released|gave|give|record|recorded) a statement\b"
     # The balance of something that is not this bank account.
     rf"|\b{OTHER_BALANCES}(?: \w+)? balance\b|\bin my (?:pf|ppf|epf|nps) account\b"
     rf"|\bbalance (?:of|in|on) (?:my |the )?(?:\w+ )?{OTHER_BALANCES}\b"
@@ -117,40 +129,51 @@ OTHER_SENSE = re.compile(
 # Someone else's money ("my dad's balance", "her transactions", "how much did my son
 # spend"): not this user's to be read out.
 SOMEONE_ELSE = re.compile(
-    r"\b(?!(?:today|it|that|what|there|here|let|who|where|how|one)'s)\w+'s (?:\w+ ){0,2}"
+    r"\b(?!(?:today|yesterday|tomorrow|month|week|year|quarter|it|that|what|there|here|let"
+    r"|who|where|how|one)'s)\w+'s (?:\w+ ){0,2}"
     r"(?:accounts?|balance|transactions?|statements?|spending|money|cash|history|net worth"
     r"|salary|income|wealth)\b"
     r"|\b(?:his|her|their) (?:\w+ )?(?:accounts?|balance|transactions?|statements?|spending)\b"
-    r"|\b(?:how much|what) (?:did|does|do|has|have) (?!i\b|we\b)(?:my |the |a |an |our )?"
+    r"|\b(?:how much|what) (?:money )?(?:did|does|do|has|have) (?!i\b|we\b)"
+    r"(?:my |the |a |an |our )?"
     r"(?:\w+ ){1,2}(?:spend|spent|earn|earned|have|send|sent)\b"
     r"|\b(?:can|could|does|will) (?:my )?(?:\w+ ){0,2}(?:check|see) (?:his|her|their)\b"
+    r"|\bmy (?:wife|husband|son|daughter|kids?|children|brother|sister|mom|mother|dad|father"
+    r"|friend|boss|roommate|partner|parents) (?:spends|spent|earns|earned|keeps spending)\b"
 )
 HISTORY = re.compile(
     r"\btransactions?\b|\btrans?ct?ions?\b|\bstatements?\b|\bhistory\b|\bhistroy\b|\bpassbook\b"
     r"|\brecent (?:payments|activity|transfers|spending|credits?|debits?)\b"
     # Money in or out, asked after: what the statement shows.
     r"|\b(?:been|was|got|get) (?:credited|debited)\b|\bcredits? (?:to|in|into) my\b"
-    r"|\b(?:last|latest|most recent|recent) (?:amount|credit|debit|deposit)s?\b"
+    r"|\b(?:last|latest|most recent|recent) (?:amount|credit|debit|deposit|payment|transfer)s?\b"
     r"|\bdid i (?:receive|get) (?:any )?(?:money|payments?|funds)\b"
     r"|\bwhen did i (?:last )?(?:pay|send)"
-    r"|\b(?:list|show)\b.* money i (?:sent|paid|received|got)\b"
+    r"|\b(?:list|show)\b.* (?:money|everything|all|what) i (?:sent|paid|received|got)\b"
     r"|\b(?:credits|debits|came in|went out)\b"
     # A past payment asked after: "did I pay Mike already", "was my transfer to John
     # successful", "salary aaya kya".
     r"|\bdid i (?:already )?(?:pay|send)\b"
     r"|\b(?:was|is|has|did) (?:my |the |\w+'s )?(?:transfer|payment)s? (?:to \w+ )?"
-    r"(?:successful|succeed|go through|gone through|went through|arrived|reached|done|complete)"
+    r"(?:(?:been )?(?:successful|succeed|go through|gone through|went through|arrived|reached|done"
+    r"|complete|completed))"
+    r"|\bdid (?:the |my )?(?:\d+ |money )?(?:i sent|i paid|i transferred) (?:to )?\w+ "
+    r"(?:reach|arrive|go through)"
+    r"|\b(?:in|come|arrived|reached|credited) yet\b"
     r"|\baa(?:ya|yi|ye|i) kya\b|\bkya \w+ aa(?:ya|yi|ye)\b"
     r"|\b(?:any|was there a|were there) (?:\w+ )?deposits?\b"
 )
 NOT_HISTORY = re.compile(
     r"\b(?:fees?|declined|unauthori[sz]ed|block|fraud|dispute|limit|true|false|reverse|refund"
-    r"|twice|wrong|mistake|duplicate|incorrect|recogni[sz]e|charged|why|problem|exam"
+    r"|twice|undo|wrong|mistake|duplicate|incorrect|recogni[sz]e|charged|why|problem|exam"
     r"|complaint|complain|disputed|stuck)\b"
     r"|\bhow (?:do|can|does|long|many)\b|\bcan i use\b"
     # Settings about statements and alerts, not a read-out of them.
     r"|\b(?:frequency|alerts?|sms|notifications?|disable|enable|turn (?:off|on)|news|format"
     r"|e-?mail address|charges)\b"
+    r"|\btransaction costs?\b"
+    r"|\b(?:new|naya|nayi|another|fresh) (?:passbook|cheque ?book|chequebook|atm card"
+    r"|debit card|card)\b"
 )
 # A complaint or dispute about a payment: the fraud report and a human, never a read-out.
 PROBLEM = re.compile(
@@ -169,11 +192,15 @@ PROBLEM = re.compile(
     r"|\b(?:didn't|did not|never|not) (?:give|get|receive|recieve|reach|arrive|received|recieved"
     r"|reached|arrived|credited)\b|\bovercharged\b|\bstuck\b|\bcomplaint\b|\bcomplain\b"
     r"|\b(?:hasn't|has not|haven't|have not|wasn't|was not) (?:been )?(?:updated|added|credited)\b"
+    r"|\bdouble (?:debit|deduction|charge)s?\b|\b(?:do|2) baar\b|\bscam\w*"
+    r"|\bmoney is gone\b|\bnever got it\b|\bundo\b"
 )
 PAYMENT_WORDS = re.compile(
     r"\b(?:transactions?|payments?|charges?|charged|debits?|debited|withdrawals?|purchases?"
     r"|direct debits?|transfers?|transferred|deductions?|deducted|money|amount|sent|went|taken"
-    r"|took|paid|rupees?|kat gaya|kat gaye|kata)\b"
+    r"|took|paid|rupees?|kat gaya|kat gaye|kata|paisa|paise)\b"
+    # Said of the account, fraud is a problem with no payment named.
+    r"|\b(?:fraud|scam\w*|hacked)\b.*\baccount\b|\baccount\b.*\b(?:fraud|hacked)\b"
 )
 # A question about how banking works ("what is a zero balance account?", "is it safe to
 # send money online?"), not a request about this user's money: the rules say so surely,
@@ -186,7 +213,9 @@ GENERAL_QUESTION = re.compile(
     r"|\bwhat (?:usually )?happens (?:if|when)\b|\bhow is\b.*\bcalculated\b"
     r"|\bhow do (?:scammers|people|banks|they)\b|\bhow many days does\b|\bhow can i tell if\b"
     r"|\b(?:are there|is there a|any) (?:\w+ )?(?:fees?|charges?)\b|\bfees? for\b"
-    r"|\bhow long does\b|\bwhat happens if\b"
+    r"|\bhow long does\b|\bwhat (?:happens|would happen|will happen) if\b|\bsome ?day\b"
+    # News and reading, not a request: "I read that UPI transactions doubled".
+    r"|\b(?:i was reading|i read|read that|article|according to)\b"
     r"|\bhistory of (?:the |a |an )?(?:indian|india|rbi|reserve|banks?|banking|money|currency)"
     r"|\b(?<!my )(?:minimum|zero|average|average monthly) balance\b"
     r"|\bbalance of payments\b|\binsufficient balance\b|\bconvert\b|\bexchange rates?\b"
@@ -205,11 +234,13 @@ OWED = re.compile(r"\bowes?\b|\bowed\b|\bsplit\b|\bmy share\b|\blent\b|\blend\b"
 # back", "any money come in from Rahul"); asked for, it is a request to someone else this
 # assistant does not make ("ask Rahul to send me 500", "request 2000 from Priya").
 INCOMING = re.compile(
-    r"\b(?:sent|send|sends|pay|paid|pays|transferred|transfer|give|gave|bheje|bheja) me\b"
+    r"\b(?:sent|send|sends|pay|paid|pays|transferred|transfer|gave|bheje|bheja) me\b"
+    r"|\bgive me\b(?! (?:my|the|a|an|all|last|details|list)\b)"
     r"|\b(?:came|come|comes|coming|went|gone|go) (?:in|into|out|through)\b|\bincoming\b"
     r"|\bin and out\b|\b(?:reached|arrived|come to|came to|hit) my (?:\w+ )?account\b"
     r"|\bwhat did i (?:receive|get)\b|\b(?:receive|received|recieved|got) (?:from|any)\b"
     r"|\bmoney from\b|\bfrom \w+ (?:come|came|arrive|arrived|reach|reached)\b"
+    r"|\b\w+'s (?:money|payment|transfer) (?:come|came|arrive|arrived|reach|reached)\b"
 )
 ASKED_OF_OTHERS = re.compile(
     r"^(?:ask|request|remind|tell|get|collect|generate|create|make)\b|\brequest\b"
@@ -276,6 +307,11 @@ NOT_NAMES = frozenset(
 )
 RECEIVER_AFTER_TO = re.compile(rf"\bto (?:my )?(?P<name>{NAME}(?: {NAME})?)")
 RECEIVER_AFTER_VERB = re.compile(rf"^ ?(?:my )?(?P<name>{NAME}(?: {NAME})?) (?:rs |₹)?\d")
+# An amount sent straight to a name ("send 600 to Mike"): a transfer, whatever else the
+# sentence mentions ("split the dinner bill, send 600 to Mike").
+DIRECT_TRANSFER = re.compile(
+    rf"\b(?:send|transfer|pay|give|wire) (?:rs |₹ ?)?{NUMBER} (?:rupees? |rs |bucks )?to {NAME}"
+)
 
 COUNT_BEFORE = re.compile(
     r"\b(?:last|previous|past|recent|latest|most recent|top|first)\s+(?P<n>\d+)\b"
@@ -288,12 +324,23 @@ SINGLE_LATEST = re.compile(r"\b(?:last|latest|most recent|previous) (?:transacti
 UNMARKED_NOT = re.compile(r"\b(did|does|do|is|are|was|were|ca|wo|has|have|had)nt\b")
 
 
+# A transfer said with its noun ("do one transfer of 500 to Jane", "make a payment to
+# Mike"): read as its verb ("transfer 500 to Jane", "pay Mike").
+NOUN_TRANSFER = re.compile(
+    r"\b(?:do|make|initiate|process|new)\s+(?:(?:one|1|a|an|the)\s+)?(?:money\s+)?"
+    r"(?:(?P<transfer>transfer)|payment)(?:\s+of)?\b"
+)
+# Quotes around words ("what does 'available balance' mean"), not apostrophes in them.
+QUOTES = re.compile(r"(?<!\w)'|'(?!\w)")
+
+
 # One utterance is read by several stages and checks in a turn; normalise it once.
 @lru_cache(maxsize=1024)
 def normalise(text: str) -> str:
     """Lower-case, numbers as digits, fillers and stray punctuation gone, single spaces."""
     text = normalise_numbers(text.lower().replace("’", "'"))
-    text = UNMARKED_NOT.sub(r"\1n't", text)
+    text = UNMARKED_NOT.sub(r"\1n't", QUOTES.sub(" ", text))
+    text = NOUN_TRANSFER.sub(lambda m: "transfer" if m["transfer"] else "pay", text)
     text = re.sub(r"[^\w\s.₹'-]|(?<!\d)\.|\.(?!\d)", " ", text)
     text = FILLERS.sub(" ", text)
     return re.sub(r"\s+", " ", text).strip()
@@ -428,7 +475,7 @@ def spending_slots(text: str) -> tuple[str | None, str | None]:
 def _moves_money(words: str, verb: str) -> bool:
     """'send a text to joe' and 'pay my bill' are not transfers; 'send 500 to joe' is."""
     if NOT_A_TRANSFER.search(words):
-        return False
+        return bool(DIRECT_TRANSFER.search(words))
     if verb in MONEY_VERBS or MONEY_WORDS.search(words) or BARE_NUMBER.search(words):
         return True
     return verb == "send" and bool(RECEIVER_AFTER_TO.search(words))

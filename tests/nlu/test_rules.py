@@ -239,6 +239,28 @@ def test_questions_about_banking_in_general_are_surely_no_request(text: str) -> 
         ("what's the balance in my nps account", "unknown"),
         ("balance of my starbucks gift card", "unknown"),
         ("paytm me kitna paisa hai", "unknown"),
+        # A transfer said with its noun; the status of one; a statement named by its month.
+        ("please do one transfer of 3000 to Kavya", "send_money"),
+        ("i'd like to make a payment to arjun", "send_money"),
+        ("has my transfer to neha been completed", "transaction_history"),
+        ("did the 500 i sent arjun reach him", "transaction_history"),
+        ("is the money from my landlord in yet", "transaction_history"),
+        ("send me last week's statement", "transaction_history"),
+        ("show me everything i paid yesterday", "transaction_history"),
+        ("my expense summary for june", "check_spending"),
+        # Fraud or a double debit said of the account; undoing a payment.
+        ("somebody hacked my account", "report_problem"),
+        ("there was a double debit for my groceries", "report_problem"),
+        ("undo the payment i made to the plumber", "report_problem"),
+        # Other senses: a body's or a film's balance, time spent, regards sent, news.
+        ("after the surgery i keep losing my balance", "unknown"),
+        ("the album strikes a nice balance of old and new", "unknown"),
+        ("we spent the whole afternoon at the beach", "unknown"),
+        ("send my love to your parents", "unknown"),
+        ("my son transferred to another school", "unknown"),
+        ("i read that card transactions doubled this year", "unknown"),
+        ("what would happen if the bank shut down", "unknown"),
+        ("my husband spends a lot on gadgets", "unknown"),
     ],
 )
 def test_wordings_beyond_the_keywords(text: str, intent: str) -> None:
