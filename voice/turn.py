@@ -48,6 +48,8 @@ HANGING_WORDS = frozenset(
     "on in at about during into onto over under between through by towards via per than "
     "send give show tell".split()
 )
+# A question broken off after its subject: "how much money do I …", "what have we …".
+HANGING_QUESTION = re.compile(r"\b(?:do|did|does|can|could|should|would|have|has|am) (?:i|we)$")
 # What a listener says to show they follow, not to take the turn ("mm-hmm", "oh, I see").
 BACKCHANNEL_WORDS = frozenset(
     "mm mmm hm hmm mhm uh huh oh ah okay ok yeah yep yes right sure alright i see got it".split()
@@ -144,10 +146,10 @@ class TurnJudge:
 
 def unfinished(text: str, awaiting: Awaiting | None) -> bool:
     """Whether the words say more is coming: they end in a word a sentence does not end
-    with, or (no question pending) they are a transfer still lacking amount or receiver,
+    with or in a question's verb and subject ("how much do I"), or (no question pending) they are a transfer still lacking amount or receiver,
     or ending in a small number that may yet grow, or a send verb and a name alone."""
     words = _plain(text).split()
-    if not words or words[-1] in HANGING_WORDS:
+    if not words or words[-1] in HANGING_WORDS or HANGING_QUESTION.search(" ".join(words)):
         return True
     if awaiting is not None:
         return False

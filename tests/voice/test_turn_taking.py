@@ -232,6 +232,8 @@ def test_the_words_and_the_question_asked_decide_before_the_model(judge: TurnJud
     assert judge.by_words("Show my last.", None) is False  # … five transactions
     assert judge.by_words("How much did I spend on?", None) is False  # … groceries
     assert judge.by_words("Could you show?", None) is False  # … my transactions
+    assert judge.by_words("How much money do I?", None) is False  # … have
+    assert judge.by_words("Kindly do one transfer of 20", None) is False  # … thousand to Jane
     assert judge.by_words("What is the weather like?", None) is None  # the model decides
 
 
