@@ -16,7 +16,12 @@ from dialogue.conversation import Awaiting
 from nlu import rules
 from nlu.numbers import parse_money
 
-YES_NO = {"Yes.": "affirm", "No.": "deny", "Cancel.": "cancel"}
+# The common short ways of each, as the speech model writes them: "go ahead" said is
+# scored as "Go ahead.", not as "Yes.". Each phrase costs a forced decoding (~8 ms here).
+YES_NO = dict.fromkeys(("Yes.", "Yeah.", "Yes, please.", "Sure.", "Okay.", "Go ahead."), "affirm")
+YES_NO |= dict.fromkeys(("Do it.", "Confirm."), "affirm")
+YES_NO |= dict.fromkeys(("No.", "Nope."), "deny")
+YES_NO |= dict.fromkeys(("Cancel.", "Cancel it.", "Stop."), "cancel")
 ACTS = ("affirm", "deny", "cancel")
 # Given names that are no contact of the user. Prompted with the contact names, a speech
 # model may write one of them for another name said ("Robbie" heard as "Ravi"): only such a

@@ -126,8 +126,14 @@ def _group(words: list[str], i: int) -> Parsed | None:
 
 
 def _quantity(words: list[str], i: int) -> Parsed | None:
-    """A group, maybe with a fraction: "two point five", "point five", "one and a half"."""
+    """A group, maybe with a fraction: "two point five", "point five", "one and a half",
+    "half a" (lakh)."""
     group = _group(words, i)
+    if group is None:
+        # "half a lakh", "half lakh": half of the scale said next (not "half a glass").
+        skip = 2 if words[i : i + 2] == ["half", "a"] else 1 if _at(words, i) == "half" else 0
+        if skip and _scale(_at(words, i + skip)):
+            return Decimal("0.5"), i + skip
     value, j = group or (Decimal(0), i)
     if _at(words, j) == "point" and _at(words, j + 1).isdigit():
         # "point five lakh" as speech-to-text writes it: "Point 5 lakh." (not 5 lakh)

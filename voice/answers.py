@@ -43,7 +43,8 @@ from nlu.numbers import (
 # How whisper writes "lakh" and "crore" when it does not know them.
 ORDINAL_SLIPS = re.compile(r"\b(\d+)(?:st|nd|rd|th)(?= (?:hundred|thousand|lakh|crore)\b)")
 LAKH_SLIPS = re.compile(
-    r"(?<=\d )(?:lakhs?|lacs?|lack|lag|legs?|like|luck|lock|lek)\b", re.IGNORECASE
+    r"(?:(?<=\d )|(?<=half a )|(?<=half ))(?:lakhs?|lacs?|lack|lag|legs?|like|luck|lock|lek)\b",
+    re.IGNORECASE,
 )
 CRORE_SLIPS = re.compile(r"(?<=\d )(?:crores?|core|crow|chrome|kroner?)\b", re.IGNORECASE)
 # Indian grouping split by a stray space ("1, 50,000") or written with dots ("1.50.000").

@@ -146,8 +146,9 @@ class TurnJudge:
 
 def unfinished(text: str, awaiting: Awaiting | None) -> bool:
     """Whether the words say more is coming: they end in a word a sentence does not end
-    with or in a question's verb and subject ("how much do I"), or (no question pending) they are a transfer still lacking amount or receiver,
-    or ending in a small number that may yet grow, or a send verb and a name alone."""
+    with or in a question's verb and subject ("how much do I"), or (no question pending)
+    they are a transfer still lacking amount or receiver, or ending in a small number that
+    may yet grow, or a send verb and a name alone."""
     words = _plain(text).split()
     if not words or words[-1] in HANGING_WORDS or HANGING_QUESTION.search(" ".join(words)):
         return True

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from banking import ContactEntry
-from dialogue.expectation import expectation
+from dialogue.expectation import YES_NO, expectation
+from nlu import rules
 from voice.answers import AnswerSettings, amount_only, choose, recognise, repair_amount
 
 CONTACTS = [ContactEntry(alias, user) for alias, user in (("ravi", 3), ("jane", 2), ("mom", 4))]
@@ -26,6 +27,7 @@ def ranker(scores: dict[str, float]):
         ("1.50.000.", "150000."),
         ("15th hundred.", "15 hundred."),
         ("1.2 core.", "1.2 crore."),
+        ("Half a like.", "Half a lakh."),
         ("300.", "300."),
     ],
 )
@@ -105,3 +107,12 @@ def test_a_yes_ranked_clearly_is_taken() -> None:
     expecting = expectation("confirmation", CONTACTS)
     heard = recognise("Console.", AUDIO, expecting, ranker({"Cancel.": -5.0}), SETTINGS)
     assert (heard.text, heard.how) == ("Cancel.", "ranked")
+
+
+def test_go_ahead_is_heard_as_itself_and_read_as_a_yes() -> None:
+    """ "go ahead" misheard ("Go head.") ranks as its own phrase, and each phrase a yes/no
+    is ranked against reads as what it means."""
+    expecting = expectation("confirmation", CONTACTS)
+    heard = recognise("Go head.", AUDIO, expecting, ranker({"Go ahead.": -4.0}), SETTINGS)
+    assert (heard.text, heard.how) == ("Go ahead.", "ranked")
+    assert {phrase: rules.parse(phrase).intent for phrase in YES_NO} == YES_NO
