@@ -18,8 +18,9 @@ from nlu.numbers import parse_money
 
 # The common short ways of each, as the speech model writes them: "go ahead" said is
 # scored as "Go ahead.", not as "Yes.". Each phrase costs a forced decoding (~8 ms here).
-YES_NO = dict.fromkeys(("Yes.", "Yeah.", "Yes, please.", "Sure.", "Okay.", "Go ahead."), "affirm")
-YES_NO |= dict.fromkeys(("Do it.", "Confirm."), "affirm")
+YES_NO = dict.fromkeys(
+    ("Yes.", "Yeah.", "Yes, please.", "Sure.", "Okay.", "Go ahead.", "Do it.", "Confirm."), "affirm"
+)
 YES_NO |= dict.fromkeys(("No.", "Nope."), "deny")
 YES_NO |= dict.fromkeys(("Cancel.", "Cancel it.", "Stop."), "cancel")
 ACTS = ("affirm", "deny", "cancel")

@@ -15,7 +15,6 @@ SPENDING = re.compile(
     r"|\bwhat (?:did|have) i (?:spend|spent) (?:on|in|this|last|today|yesterday|so far)\b"
     r"|\b(?:my|total|monthly|weekly) (?:spending|spend|spends|expenses|expenditure)\b"
     r"|\b(?:expense|expenses|spending) (?:total|summary|breakdown|report)\b"
-    r"|\bwhat did i (?:spnd|spnt)\b"
     r"|\b(?:spending|spend|spent|expenses|expenditure) (?:on|for|this|last|today|yesterday"
     r"|so far|by category|per category)\b"
     r"|\b(?:kharcha|kharch|kharche|spendings)\b|\buda (?:diye|diya|di)\b|\budaye\b"

@@ -149,8 +149,9 @@ def unfinished(text: str, awaiting: Awaiting | None) -> bool:
     with or in a question's verb and subject ("how much do I"), or (no question pending)
     they are a transfer still lacking amount or receiver, or ending in a small number that
     may yet grow, or a send verb and a name alone."""
-    words = _plain(text).split()
-    if not words or words[-1] in HANGING_WORDS or HANGING_QUESTION.search(" ".join(words)):
+    plain = _plain(text)
+    words = plain.split()
+    if not words or words[-1] in HANGING_WORDS or HANGING_QUESTION.search(plain):
         return True
     if awaiting is not None:
         return False
