@@ -37,7 +37,8 @@ from nlu.examples import HELDOUT, training_examples
 from nlu.pipeline import NLUSettings, Pipeline, Stage
 from nlu.result import BANKING_INTENTS, NLUResult
 from nlu.rules import between_own_accounts, normalise
-from nlu.stages import BackendSettings, EmbeddingStage, build_stages, reading
+from nlu.semantic import Vote
+from nlu.stages import BackendSettings, EmbeddingStage, RulesStage, build_stages, reading
 
 CLINC_INTENTS = {
     "balance": "check_balance",
@@ -237,13 +238,19 @@ def kfold(pipeline: Pipeline, folds: int, seed: int) -> Iterable[str]:
     position = {text: i for i, (text, _) in enumerate(pairs)}
     examples = [Example(text, intent) for text, intent in pairs]
 
+    def fold_vote(text: str) -> Vote:
+        return index.vote(stage.embed(normalise(text)), exclude=fold_of == fold_of[position[text]])
+
     def embedding(text: str) -> NLUResult:
-        i = position[text]
-        vote = index.vote(stage.embed(normalise(text)), exclude=fold_of == fold_of[i])
+        vote = fold_vote(text)
         return reading(text, vote.intent, vote.confidence, stage.name)
 
+    # The rules' readings are checked against the fold's vote too, as the cascade checks them.
+    rules_stage = RulesStage(stage.settings)
+    rules_stage.evidence = fold_vote
+
     def cascade(text: str) -> NLUResult:
-        first = pipeline.stages[0].parse(text)
+        first = rules_stage.parse(text)
         sure = first is not None and pipeline.decided(first, text)
         return first if sure and first is not None else embedding(text)
 

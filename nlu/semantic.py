@@ -30,6 +30,15 @@ class EmbeddingSettings(BaseModel):
     # Below this cosine similarity to its nearest example a sentence is too far from
     # everything we know: unknown.
     min_similarity: float
+    # A banking reading of the rules in a sentence of at least this many words is checked
+    # against the vote (shorter ones are the documented commands, and few words give a
+    # vote little to go on) ...
+    rules_check_words: int
+    # ... and is not sure when the nearest examples give its intent at most this share and
+    # read the sentence, with at least `rules_contrary` of their vote, as out of scope or
+    # as a problem with a payment.
+    rules_min_support: float
+    rules_contrary: float
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from nlu.model_files import ModelFileError, require
 from nlu.numbers import normalise_numbers, parse_money, parse_number
 from nlu.pipeline import Stage
 from nlu.rasa import RasaBackend, RasaSettings, rasa_endpoint
-from nlu.result import KNOWN_INTENTS, NLUResult
+from nlu.result import BANKING_INTENTS, KNOWN_INTENTS, REPORT_PROBLEM, NLUResult
 from nlu.semantic import EmbeddingSettings, NearestExamples, Vote
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,30 @@ class BackendSettings(BaseModel):
 
 
 class RulesStage:
-    """Deterministic patterns: microseconds, always available."""
+    """Deterministic patterns: microseconds, always available.
+
+    A banking reading of a longer sentence is checked against the embedding stage's vote
+    when that stage runs (`contradicted`): the patterns match words, and a statement or a
+    question about something else can hold the same words ("the transaction at the store
+    took forever").
+    """
 
     name = rules.SOURCE
     fills_slots = True
 
+    def __init__(self, check: EmbeddingSettings | None = None) -> None:
+        self._check = check
+        # The embedding stage's vote, set by build_stages when that stage runs too.
+        self.evidence: Callable[[str], Vote | None] | None = None
+
     def parse(self, text: str) -> NLUResult:
-        return rules.parse(text)
+        result = rules.parse(text)
+        check = self._check
+        if self.evidence is None or check is None or result.intent not in BANKING_INTENTS:
+            return result
+        if len(text.split()) < check.rules_check_words:
+            return result
+        return contradicted(result, self.evidence(text), check)
 
     def status(self) -> str:
         return "ready"
@@ -115,6 +132,18 @@ def reading(
     )
 
 
+def contradicted(result: NLUResult, vote: Vote | None, check: EmbeddingSettings) -> NLUResult:
+    """A rules reading is not sure when the nearest examples give its intent almost none of
+    their vote and surely read the sentence as out of scope or as a problem: its confidence
+    becomes that share, and the embedding stage's reading decides."""
+    if vote is None or vote.intent not in ("unknown", REPORT_PROBLEM):
+        return result
+    support = vote.shares.get(result.intent, 0.0)
+    if support > check.rules_min_support or vote.confidence < check.rules_contrary:
+        return result
+    return result.model_copy(update={"confidence": round(support, 4)})
+
+
 def weighed(result: NLUResult, vote: Vote | None, min_support: float) -> NLUResult:
     """A Rasa or LLM reading keeps its confidence only when the nearest training examples
     give its intent at least `min_support` of their vote; otherwise that share becomes its
@@ -139,7 +168,7 @@ class EmbeddingStage:
 
     def __init__(self, settings: EmbeddingSettings, models_dir: Path = MODELS_DIR) -> None:
         self.encoder = SentenceEncoder(models_dir)
-        self._settings = settings
+        self.settings = settings
         self._index: NearestExamples | None = None
         self._failure: str | None = None
         self._loader = threading.Thread(target=self._load, name="embedding-loader", daemon=True)
@@ -182,7 +211,7 @@ class EmbeddingStage:
     def _load(self) -> None:
         try:
             examples = [(rules.normalise(text), intent) for text, intent in training_examples()]
-            self._index = NearestExamples(self.encoder, examples, self._settings)
+            self._index = NearestExamples(self.encoder, examples, self.settings)
         except (OSError, ValueError) as error:
             self._failure = str(error)
             log.error("the embedding stage is unavailable: %s", error)
@@ -270,7 +299,7 @@ class LLMStage:
 def build_stages(backends: list[str], settings: BackendSettings) -> list[Stage]:
     """The configured stages, in order, started."""
     factories: dict[str, Callable[[], Stage]] = {
-        "rules": RulesStage,
+        "rules": lambda: RulesStage(settings.embedding),
         "embedding": lambda: EmbeddingStage(settings.embedding),
         "rasa": lambda: RasaStage(settings.rasa),
         "llm": lambda: LLMStage(settings.llm),
@@ -281,6 +310,6 @@ def build_stages(backends: list[str], settings: BackendSettings) -> list[Stage]:
     stages = [factories[name]() for name in backends]
     embedding = next((s for s in stages if isinstance(s, EmbeddingStage)), None)
     for stage in stages:
-        if isinstance(stage, (RasaStage, LLMStage)) and embedding is not None:
+        if isinstance(stage, (RulesStage, RasaStage, LLMStage)) and embedding is not None:
             stage.evidence = embedding.vote
     return stages

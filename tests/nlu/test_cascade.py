@@ -79,6 +79,26 @@ def test_a_paraphrase_is_read_by_the_embedding_stage(client: TestClient) -> None
     assert asked == {"rules": 1, "embedding": 1, "rasa": 0, "llm": 0}
 
 
+@pytest.mark.parametrize(
+    "message",
+    ["transfer my phone contacts to the new sim card", "please send me my tax certificate"],
+)
+def test_money_words_in_no_banking_request_are_read_by_the_examples(
+    client: TestClient, message: str
+) -> None:
+    """The rules read a transfer or a statement into these; the nearest examples give that
+    reading almost nothing, so the embedding stage decides, before Rasa and the LLM."""
+    result, asked = reached(client, message)
+    assert (result["intent"], result["source"]) == ("unknown", "embedding")
+    assert asked == {"rules": 1, "embedding": 1, "rasa": 0, "llm": 0}
+
+
+def test_a_long_command_stays_with_the_rules(client: TestClient) -> None:
+    result, asked = reached(client, "please send five hundred rupees to ravi right now")
+    assert (result["intent"], result["source"], result["amount"]) == ("send_money", "rules", 500)
+    assert asked == {"rules": 1, "embedding": 0, "rasa": 0, "llm": 0}
+
+
 def test_a_balance_question_without_balance_words(client: TestClient) -> None:
     result, asked = reached(client, "what does my account look like money wise")
     assert (result["intent"], result["source"]) == ("check_balance", "embedding")

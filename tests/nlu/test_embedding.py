@@ -6,12 +6,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from nlu import rules
 from nlu.embedding import HEADS, LAYERS, MODEL_FILE, Matrix, load_safetensors
 from nlu.examples import training_examples
 from nlu.model_files import MODELS_DIR, require
 from nlu.result import NLUResult
 from nlu.rules import normalise
-from nlu.stages import EmbeddingStage, weighed
+from nlu.stages import EmbeddingStage, contradicted, weighed
 from server import load_settings
 
 LOAD_WITHIN_S = 300  # the first run embeds data/nlu.yml (about a minute), later ones read it
@@ -133,3 +134,14 @@ def test_an_llm_guess_the_examples_do_not_support_falls_below_the_threshold(
     assert weighed(guess, stage.vote(text), 0.35).confidence < 0.35
     balance = stage.vote("is there enough cash in my account for rent")
     assert weighed(supported, balance, 0.35).confidence == 0.7
+
+
+def test_a_rules_reading_the_examples_contradict_is_not_sure(stage: EmbeddingStage) -> None:
+    check = stage.settings
+    statement = "please send me my tax certificate for the interest earned"
+    read = rules.parse(statement)
+    assert (read.intent, read.confidence) == ("transaction_history", 0.9)
+    assert contradicted(read, stage.vote(statement), check).confidence <= check.rules_min_support
+    command = "show me my last five transactions please"
+    read = rules.parse(command)
+    assert contradicted(read, stage.vote(command), check) == read
