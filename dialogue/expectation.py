@@ -8,6 +8,7 @@ mishearing. Amounts are an open set: their question has no closed list, only the
 that the transcript reads as an amount.
 """
 
+import re
 from dataclasses import dataclass
 
 from banking import ContactEntry
@@ -77,9 +78,24 @@ class Expectation:
 
     def others_like(self, alias: str) -> list[str]:
         """Phrases of names that are no contact and sound like the contact `alias`."""
+        return [f"{name}." for name in self._names_like(alias)]
+
+    def said_otherwise(self, text: str, alias: str) -> list[str]:
+        """`text` with the contact's name in it replaced by each name that is no contact and
+        sounds like it ("It's for Jane." → "It's for Jean."): the words around the name are
+        scored alike, so only the name tells them apart."""
+        name = name_in_answer(text, list(self.contacts))
+        said = None if name is None else re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE)
+        if said is None:
+            return []
+        return [
+            text[: said.start()] + other + text[said.end() :] for other in self._names_like(alias)
+        ]
+
+    def _names_like(self, alias: str) -> list[str]:
         labels = {contact.label for contact in self.contacts}
         others = [name for name in OTHER_NAMES if name not in labels]
-        return [f"{name}." for name in sounding_like(alias, others, RIVAL_NAMES)]
+        return sounding_like(alias, others, RIVAL_NAMES)
 
     def fits(self, text: str) -> bool:
         """Whether an open transcript already is an answer the question can take, or is

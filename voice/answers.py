@@ -50,6 +50,9 @@ CRORE_SLIPS = re.compile(r"(?<=\d )(?:crores?|core|crow|chrome|kroner?)\b", re.I
 # Indian grouping split by a stray space ("1, 50,000") or written with dots ("1.50.000").
 SPLIT_GROUPING = re.compile(r"\b(\d{1,2}), (\d{2}(?:,\d{2})*,\d{3})\b")
 DOTTED_GROUPING = re.compile(r"\b\d{1,3}(?:\.\d{2})*\.\d{3}\b")
+# "seven hundred and fifty" written "700 and 50"; "two and a half thousand" written "2.5,000".
+HUNDREDS_AND = re.compile(r"\b([1-9]\d*00) and ([1-9]\d?)\b")
+DECIMAL_THOUSANDS = re.compile(r"\b(\d+\.\d+),000\b")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 # An amount's answer of more words is a sentence ("no, make it two hundred"), for the NLU.
@@ -102,7 +105,10 @@ def recognise(
         return Heard(transcript, "open")
     if expecting.awaiting == "amount":
         repaired = repair_amount(transcript)
-        short = len(repaired.split()) <= MAX_ANSWER_WORDS
+        # A sentence for the NLU is longer, unless the words needed putting right: then
+        # stray words beside the amount ("Well then the half lag." for "one and a half
+        # lakh") mean it was misheard.
+        short = len(repaired.split()) <= MAX_ANSWER_WORDS or repaired != transcript
         if short and parse_money(repaired) is not None and not amount_only(repaired):
             return Heard(repaired, "doubtful")
         return Heard(repaired, "repaired" if repaired != transcript else "open")
@@ -111,7 +117,10 @@ def recognise(
         return Heard(transcript, "open")
     if named is not None:  # the transcript names a contact: does the audio say so?
         own = [phrase for phrase in expecting.phrases if expecting.meaning(phrase) == named]
-        heard = rank(audio, own + expecting.others_like(named))
+        rivals = expecting.others_like(named)
+        if _bare(transcript) not in {_bare(phrase) for phrase in own}:  # "It's for Jane."
+            own, rivals = [*own, transcript], rivals + expecting.said_otherwise(transcript, named)
+        heard = rank(audio, own + rivals)
         said, against = max(heard[: len(own)]), max(heard[len(own) :], default=-math.inf)
         sure = borne_out(said, against, settings)
         return Heard(transcript, "open" if sure else "doubtful")
@@ -125,6 +134,10 @@ def recognise(
     # A contact the transcript did not name is asked about: another name said ("Robbie")
     # can rank as a contact ("Ravi") as well as that contact's own name misheard can.
     return Heard(phrase, "doubtful" if expecting.is_contact(phrase) else "ranked")
+
+
+def _bare(text: str) -> str:
+    return re.sub(r"[^a-z ]", "", text.lower()).strip()
 
 
 def borne_out(said: float, rival: float, settings: AnswerSettings) -> bool:
@@ -167,5 +180,7 @@ def repair_amount(text: str) -> str:
     text = ORDINAL_SLIPS.sub(r"\1", text)
     text = SPLIT_GROUPING.sub(r"\1,\2", text)
     text = DOTTED_GROUPING.sub(lambda match: match[0].replace(".", ""), text)
+    text = HUNDREDS_AND.sub(lambda match: str(int(match[1]) + int(match[2])), text)
+    text = DECIMAL_THOUSANDS.sub(r"\1 thousand", text)
     text = LAKH_SLIPS.sub("lakh", text)
     return CRORE_SLIPS.sub("crore", text)

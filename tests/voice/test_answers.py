@@ -29,6 +29,9 @@ def ranker(scores: dict[str, float]):
         ("1.2 core.", "1.2 crore."),
         ("Half a like.", "Half a lakh."),
         ("300.", "300."),
+        ("700 and 50.", "750."),
+        ("2.5,000.", "2.5 thousand."),
+        ("100 and 500.", "100 and 500."),
     ],
 )
 def test_whispers_slips_on_indian_amounts_are_put_right(heard: str, repaired: str) -> None:
@@ -42,6 +45,16 @@ def test_an_amount_with_a_stray_word_or_said_twice_is_doubtful(heard: str) -> No
     assert not amount_only(heard)
     expecting = expectation("amount", CONTACTS)
     assert recognise(heard, AUDIO, expecting, ranker({}), SETTINGS).how == "doubtful"
+
+
+def test_a_put_right_amount_among_stray_words_is_doubtful_however_long() -> None:
+    """ "one and a half lakh" heard "Well then the half lag.": put right, it reads as half a
+    lakh; taken, it would move 50,000 instead of 1,50,000."""
+    expecting = expectation("amount", CONTACTS)
+    heard = recognise("Well then the half lag.", AUDIO, expecting, ranker({}), SETTINGS)
+    assert (heard.text, heard.how) == ("Well then the half lakh.", "doubtful")
+    sentence = recognise("No, make it two hundred instead.", AUDIO, expecting, ranker({}), SETTINGS)
+    assert sentence.how == "open"
 
 
 @pytest.mark.parametrize("heard", ["1 lakh 50,000 rupees.", "15 hundred.", "5 rupees 50 paise."])
@@ -116,3 +129,16 @@ def test_go_ahead_is_heard_as_itself_and_read_as_a_yes() -> None:
     heard = recognise("Go head.", AUDIO, expecting, ranker({"Go ahead.": -4.0}), SETTINGS)
     assert (heard.text, heard.how) == ("Go ahead.", "ranked")
     assert {phrase: rules.parse(phrase).intent for phrase in YES_NO} == YES_NO
+
+
+def test_a_contact_named_among_other_words_is_weighed_in_those_words() -> None:
+    """ "It's for Jane." scores low as the bare "Jane."; beside the same words with a name
+    like Jane's in its place, the audio bears it out, or shows another name said."""
+    expecting = expectation("receiver", CONTACTS)
+    assert expecting is not None and "It's for Jean." in expecting.said_otherwise(
+        "It's for Jane.", "jane"
+    )
+    borne_out = ranker({"Jane.": -14.0, "It's for Jane.": -3.4, "It's for Jean.": -10.6})
+    assert recognise("It's for Jane.", AUDIO, expecting, borne_out, SETTINGS).how == "open"
+    another = ranker({"It's for Ravi.": -6.0, "It's for Robbie.": -4.0})
+    assert recognise("It's for Ravi.", AUDIO, expecting, another, SETTINGS).how == "doubtful"
