@@ -2,9 +2,9 @@
 and for k-fold evaluation.
 
 Rasa's entity marks ("send [500](amount) to [ravi](receiver)") become plain text and
-`out_of_scope` becomes our `unknown`. Any sentence of a held-out set (data/heldout/) is
-left out, so the figure reported on it stays honest even if one slips into the training
-file.
+`out_of_scope` becomes our `unknown`. Any sentence of the held-out set to report on next,
+or of the third-party held-out set, is left out, so their figures stay honest even if one
+slips into the training file.
 """
 
 import re
@@ -14,28 +14,34 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING = ROOT / "data" / "nlu.yml"
+HELDOUT_DIR = ROOT / "data" / "heldout"
+# The set reported on: written before the changes it measures, never tuned on.
+HELDOUT = HELDOUT_DIR / "fresh_test7.yaml"
+# Held-out sets written before it, each reported once: their writers never saw the rules
+# or examples, so they are examples now, like the sets written for tuning in data/dev/.
+REPORTED = tuple(
+    HELDOUT_DIR / name
+    for name in (
+        "fresh_test.yaml",
+        "fresh_test2.yaml",
+        "fresh_test3.yaml",
+        "fresh_test4.yaml",
+        "fresh_test5.yaml",
+        "fresh_test6.yaml",
+    )
+)
+# Mapped from CLINC150's and Banking77's own test splits: kept out of the examples, so that
+# its figure stays a third-party one.
+THIRD_PARTY_HELDOUT = HELDOUT_DIR / "heldout.yaml"
 # Labelled sentences written by people who never saw the rules or examples (mostly hard
 # negatives: money words, no request): the embedding stage learns from them too.
-WRITTEN = tuple(sorted((ROOT / "data" / "dev").glob("*.yaml")))
-# The set reported on: written before the changes it measures, never tuned on.
-HELDOUT = ROOT / "data" / "heldout" / "fresh_test7.yaml"
-# Sets reported before the current one was written: no longer held-out figures, but still
-# kept out of training so that earlier figures can be compared.
-EARLIER_HELDOUT = (
-    ROOT / "data" / "heldout" / "fresh_test6.yaml",
-    ROOT / "data" / "heldout" / "fresh_test5.yaml",
-    ROOT / "data" / "heldout" / "fresh_test4.yaml",
-    ROOT / "data" / "heldout" / "fresh_test3.yaml",
-    ROOT / "data" / "heldout" / "fresh_test2.yaml",
-    ROOT / "data" / "heldout" / "fresh_test.yaml",
-    ROOT / "data" / "heldout" / "heldout.yaml",
-)
+WRITTEN = (*sorted((ROOT / "data" / "dev").glob("*.yaml")), *REPORTED)
 
 ENTITY = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 RENAMED = {"out_of_scope": "unknown"}
 
 
-def heldout_texts(paths: tuple[Path, ...] = (HELDOUT, *EARLIER_HELDOUT)) -> set[str]:
+def heldout_texts(paths: tuple[Path, ...] = (HELDOUT, THIRD_PARTY_HELDOUT)) -> set[str]:
     return {
         item["text"]
         for path in paths
@@ -48,7 +54,7 @@ def training_examples(
     path: Path = TRAINING, written: tuple[Path, ...] = WRITTEN
 ) -> list[tuple[str, str]]:
     """(text, intent) for every example in the Rasa training file and the `written` sets,
-    held-out ones excluded."""
+    held-out ones excluded, each once."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     held = heldout_texts()
     pairs: list[tuple[str, str]] = []
@@ -64,4 +70,6 @@ def training_examples(
         for item in yaml.safe_load(labelled.read_text(encoding="utf-8")):
             if item["text"] not in held:
                 pairs.append((item["text"], item["intent"]))
-    return pairs
+    # A sentence several writers wrote ("pay my credit card bill") is one example, not a
+    # louder vote among the nearest.
+    return list(dict.fromkeys(pairs))
