@@ -15,7 +15,7 @@ Prints figures; never fails on them.
 
     .venv/bin/python bench/bench_nlu.py [FILE] [--root CHECKOUT]
 
-FILE defaults to data/heldout/fresh_test7.yaml (report that only once its figures are the
+FILE defaults to data/heldout/fresh_test8.yaml (report that only once its figures are the
 final ones; tune on `python -m nlu.evaluate --kfold 5`). `--root` runs the server of
 another checkout (a `git worktree` of an earlier commit, for the figures before a
 change) on the same set.

@@ -15,7 +15,7 @@ a random sample of --sample items; the cascade always sees every item.
 training examples of data/nlu.yml, each fold read with its own examples left out of the
 embedding stage's index (the rules learn nothing; Rasa and the LLM are not refitted per
 fold, so they are not in it). This is the figure to tune on; data/dev/ is training data.
---heldout reports data/heldout/fresh_test7.yaml last: the figure to report, never to tune
+--heldout reports data/heldout/fresh_test8.yaml last: the figure to report, never to tune
 on (data/heldout/README.md says how both sets were made).
 """
 

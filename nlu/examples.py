@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAINING = ROOT / "data" / "nlu.yml"
 HELDOUT_DIR = ROOT / "data" / "heldout"
 # The set reported on: written before the changes it measures, never tuned on.
-HELDOUT = HELDOUT_DIR / "fresh_test7.yaml"
+HELDOUT = HELDOUT_DIR / "fresh_test8.yaml"
 # Held-out sets written before it, each reported once: their writers never saw the rules
 # or examples, so they are examples now, like the sets written for tuning in data/dev/.
 REPORTED = tuple(
@@ -28,6 +28,7 @@ REPORTED = tuple(
         "fresh_test4.yaml",
         "fresh_test5.yaml",
         "fresh_test6.yaml",
+        "fresh_test7.yaml",
     )
 )
 # Mapped from CLINC150's and Banking77's own test splits: kept out of the examples, so that
